@@ -1,0 +1,3 @@
+from hafm.cli import main
+
+raise SystemExit(main())
