@@ -1,0 +1,37 @@
+"""``hafm check-config``: validate a configuration and show the effective result with provenance."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from hafm.config import CheckValidator, format_effective, load_config
+from hafm.errors import ConfigError
+
+
+def run(
+    path: Path,
+    *,
+    check_validators: Mapping[str, CheckValidator] | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Load ``path``: print the effective configuration to ``out`` and return 0,
+    or print every error to ``err`` and return 1.
+
+    ``check_validators`` is what the plugins declare (see :func:`hafm.config.load_config`); without it,
+    check types are not verified.
+    """
+    try:
+        config = load_config(path, check_validators=check_validators)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=err)
+        count = len(exc.messages)
+        print(f"{path}: configuration has {count} error{'s' if count != 1 else ''}", file=err)
+        return 1
+    out.write(format_effective(config))
+    print(f"{config.path}: configuration OK", file=err)
+    return 0
