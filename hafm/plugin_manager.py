@@ -1,0 +1,281 @@
+"""Build the pluggy plugin manager: built-ins, entry points, conf.d drop-ins.
+
+Load order (later plugins are called first by pluggy, like pytest):
+
+1. built-in plugins, the modules in :data:`DEFAULT_PLUGINS`, registered by
+   name exactly as a third-party module would be;
+2. installed distributions that declare an entry point in the ``hafm`` group;
+3. ``*.py`` files from each plugin directory (``conf.d/`` by default), sorted
+   by name.  hafm runs as root, so a drop-in that another user could have
+   written is refused instead of executed.
+
+Finally every hookimpl must match a hookspec: a misspelled hook name is an
+error naming the file, never a silently ignored function.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import pwd
+import stat
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from hafm import hookspecs
+from hafm.errors import HafmError
+from hafm.hookspecs import PROJECT_NAME, CheckType, hookimpl
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "HafmPluginManager",
+    "PluginError",
+    "PluginInfo",
+    "await_me_maybe",
+    "call_safely",
+    "check_types",
+    "describe_plugins",
+    "hookimpl",
+    "make_plugin_manager",
+]
+
+log = logging.getLogger(__name__)
+
+# Built-in features are ordinary plugins (pytest's default_plugins).
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "hafm_plugins.check_http",
+    "hafm_plugins.check_tcp",
+    "hafm_plugins.check_script",
+    "hafm_plugins.check_file",
+    "hafm_plugins.check_ping",
+)
+
+ENTRY_POINT_GROUP = PROJECT_NAME
+
+
+class PluginError(HafmError):
+    """A plugin could not be loaded or is inconsistent; the message is one line naming the file."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginInfo:
+    """One registered plugin, as ``hafm plugins`` lists it."""
+
+    name: str
+    origin: str  # "builtin", "entrypoint <dist>" or "file <path>"
+    hooks: list[str]
+
+
+class HafmPluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.origins: dict[str, str] = {}
+
+    def origin_of(self, plugin_name: str) -> str:
+        """``builtin``, ``entrypoint <dist>`` or ``file <path>`` for a registered plugin name."""
+        return self.origins.get(plugin_name, plugin_name)
+
+
+def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: bool = True) -> HafmPluginManager:
+    """Return a plugin manager with every hafm plugin loaded and validated.
+
+    Raises :class:`PluginError` (one line naming the file) for a drop-in that
+    is unsafe, does not import, or implements a hook that does not exist.
+    A missing plugin directory is not an error (conf.d is optional).
+    """
+    pm = HafmPluginManager()
+    pm.add_hookspecs(hookspecs)
+    for module_name in DEFAULT_PLUGINS:
+        _register(pm, importlib.import_module(module_name), module_name, "builtin")
+    if load_entry_points:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"entry point plugin {exc.plugin!r}: {exc}") from None
+        for plugin, dist in pm.list_plugin_distinfo():
+            name = pm.get_name(plugin)
+            if name is not None:
+                pm.origins[name] = f"entrypoint {dist.project_name}"
+    for directory in plugin_dirs:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.py")):
+            _load_dropin(pm, path)
+    _check_pending(pm)
+    return pm
+
+
+def _register(pm: HafmPluginManager, plugin: object, name: str, origin: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        where = origin.removeprefix("file ")
+        raise PluginError(f"{where}: {exc}") from None
+    except ValueError as exc:  # pluggy: name or plugin already registered
+        raise PluginError(f"{origin.removeprefix('file ')}: {exc}") from None
+    pm.origins[name] = origin
+
+
+def _refuse_unsafe(path: Path) -> None:
+    """Refuse a drop-in that someone other than root or us could have written."""
+    st = path.stat()
+    if st.st_uid not in (0, os.getuid()):
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = str(st.st_uid)
+        raise PluginError(f"{path}: refused: owned by {owner} (uid {st.st_uid}), not root or the current user")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PluginError(f"{path}: refused: writable by group/others (chmod go-w {path})")
+
+
+def _load_dropin(pm: HafmPluginManager, path: Path) -> None:
+    _refuse_unsafe(path)
+    module = _import_file(path)
+    _register(pm, module, str(path), f"file {path}")
+
+
+def _import_file(path: Path) -> ModuleType:
+    # A private module name: drop-ins are not importable by other code, and two
+    # directories may hold files with the same stem.
+    module_name = f"hafm_dropin_{abs(hash(str(path.resolve()))):x}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise PluginError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:
+        del sys.modules[module_name]
+        line = _line_in(path, exc)
+        raise PluginError(f"{path}:{line}: import failed: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def _line_in(path: Path, exc: BaseException) -> int | str:
+    """The deepest traceback line inside ``path`` (where the drop-in went wrong)."""
+    line: int | str = "?"
+    target = str(path.resolve())
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename and str(Path(frame.filename).resolve()) == target and frame.lineno is not None:
+            line = frame.lineno
+    return line
+
+
+def _check_pending(pm: HafmPluginManager) -> None:
+    """Turn a hookimpl without a hookspec into an error that says where and suggests a name."""
+    spec_names = sorted(name for name in dir(hookspecs) if name.startswith(f"{PROJECT_NAME}_"))
+    for hook_name in sorted(vars(pm.hook)):
+        caller = getattr(pm.hook, hook_name)
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            where = pm.origin_of(impl.plugin_name).removeprefix("file ")
+            line = getattr(getattr(impl.function, "__code__", None), "co_firstlineno", None)
+            if line is not None and where.endswith(".py"):
+                where = f"{where}:{line}"
+            close = difflib.get_close_matches(hook_name, spec_names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise PluginError(f"{where}: hook {hook_name!r} matches no hook specification{hint}")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:  # pragma: no cover - the loop above catches these
+        raise PluginError(str(exc)) from None
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Every registered plugin with its origin and implemented hooks, sorted by name."""
+    origins = pm.origins if isinstance(pm, HafmPluginManager) else {}
+    infos: list[PluginInfo] = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        callers = pm.get_hookcallers(plugin) or []
+        infos.append(PluginInfo(name=name, origin=origins.get(name, "unknown"), hooks=sorted(c.name for c in callers)))
+    return sorted(infos, key=lambda info: info.name)
+
+
+def check_types(pm: pluggy.PluginManager) -> dict[str, CheckType]:
+    """Collect ``hafm_register_check_types`` from every plugin into ``{type name: CheckType}``.
+
+    Each result has ``plugin`` set to the registering plugin's name.  Two
+    plugins registering the same name raise :class:`PluginError` naming both.
+    """
+    origin = pm.origin_of if isinstance(pm, HafmPluginManager) else (lambda name: name)
+    found: dict[str, CheckType] = {}
+    # Call each implementation separately so every type is attributed to its plugin.
+    for impl in reversed(pm.hook.hafm_register_check_types.get_hookimpls()):
+        where = origin(impl.plugin_name)
+        try:
+            registered: Any = impl.function() or []
+        except Exception as exc:
+            raise PluginError(f"{where}: hafm_register_check_types raised {type(exc).__name__}: {exc}") from None
+        for check_type in registered:
+            if not isinstance(check_type, CheckType):
+                raise PluginError(f"{where}: hafm_register_check_types returned {check_type!r}, not a CheckType")
+            previous = found.get(check_type.name)
+            if previous is not None:
+                raise PluginError(
+                    f"check type {check_type.name!r} is registered by both {origin(previous.plugin)} and {where}"
+                )
+            found[check_type.name] = replace(check_type, plugin=impl.plugin_name)
+    return found
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Resolve a hook result that may be a value, a callable or an awaitable (datasette's helper)."""
+    if callable(value):
+        value = value()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+async def call_safely(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:
+    """Call notification hook ``hook_name`` on every plugin; a raising plugin is logged, never propagated.
+
+    Each implementation is called on its own so that one broken plugin does
+    not stop the others.  Returns the non-None results (resolved with
+    :func:`await_me_maybe`) in pluggy's call order.
+    """
+    caller = getattr(pm.hook, hook_name)
+    results: list[Any] = []
+    origin: Callable[[str], str] = pm.origin_of if isinstance(pm, HafmPluginManager) else str
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            value = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            value = await await_me_maybe(value)
+        except Exception as exc:
+            # One line per failing call: each call is one change, so this cannot spam.
+            log.error(
+                "plugin %s (%s) raised in %s: %s: %s",
+                impl.plugin_name,
+                origin(impl.plugin_name),
+                hook_name,
+                type(exc).__name__,
+                exc,
+            )
+            log.debug("traceback of plugin %s", impl.plugin_name, exc_info=True)
+            continue
+        if value is not None:
+            results.append(value)
+    return results
