@@ -1,0 +1,868 @@
+"""``hafm convert``: translate keepalived.conf into hafm's TOML configuration.
+
+hafm keeps keepalived's key names, so most keywords map one to one.  The
+rule of this module is that nothing is dropped silently: every keyword that
+has no hafm equivalent becomes a warning ``FILE:LINE: keyword: not converted
+(why)``.  A *note* is different: it explains a keyword whose behaviour hafm
+already has (``enable_script_security``) and does not change the exit code.
+
+The keyword tables below (``*_HANDLED`` and ``*_UNSUPPORTED``) are also the
+source of docs/migrating-from-keepalived.md; tests/test_convert.py fails when
+the document misses one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shlex
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+import tomli_w
+
+from hafm.errors import ConfigError
+from hafm.keepalived_parser import Node, ParseError, parse_text
+
+__all__ = ["ConversionResult", "convert_text", "main", "run"]
+
+Table = dict[str, Any]
+
+_LVS = "LVS/IPVS load balancing is not part of hafm"
+_NO_VMAC = "hafm has no VMAC/ipvlan support; VIPs are added to the real interface"
+_NO_USER = "hafm runs notify commands as its own user"
+_PROCESS = "keepalived process option with no hafm equivalent"
+_EMAIL = "hafm sends no e-mail; use a notify command"
+_SNMP = "hafm has no SNMP/D-Bus agent; use the control socket or metrics"
+_TUNING = "kernel/socket tuning that hafm does not expose"
+_FIREWALL = "hafm does not manage firewall rules"
+_TRACK_FILE = "hafm has no file tracker; use a script check that reads the file"
+_TRACK_PROCESS = "hafm has no process tracker; use a script check such as `pidof NAME`"
+_BFD = "hafm has no BFD support"
+
+TOP_LEVEL_UNSUPPORTED: dict[str, str] = {
+    "virtual_server": _LVS,
+    "virtual_server_group": _LVS,
+    "SSL": _LVS,
+    "static_ipaddress": "hafm manages only virtual addresses; configure static ones with the OS",
+    "static_routes": "hafm does not manage routes; configure static ones with the OS",
+    "static_rules": "hafm does not manage routing rules; configure static ones with the OS",
+    "track_group": "static track groups are not supported",
+    "vrrp_track_file": _TRACK_FILE,
+    "track_file": _TRACK_FILE,
+    "vrrp_track_process": _TRACK_PROCESS,
+    "garp_group": "per-interface gratuitous ARP pacing is not supported",
+    "linkbeat_interfaces": "hafm always uses netlink for link state",
+    "linkbeat_use_polling": "hafm always uses netlink for link state",
+    "interface_up_down_delays": "interface debounce delays are not supported",
+    "bfd_instance": _BFD,
+    "net_namespace": "run hafm inside the namespace instead (ip netns exec NAME hafm ...)",
+    "net_namespace_ipvs": _LVS,
+    "namespace_with_ipsets": _FIREWALL,
+    "instance": _PROCESS,
+    "use_pid_dir": _PROCESS,
+    "child_wait_time": _PROCESS,
+}
+
+# global_defs keywords that are VRRP-related get a specific reason; any other
+# global_defs keyword gets _GLOBAL_OTHER.
+GLOBAL_HANDLED = (
+    "router_id",
+    "vrrp_version",
+    "script_user",
+    "enable_script_security",
+    "notify_fifo",
+    "vrrp_notify_fifo",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "v3_checksum_as_v2",
+    "vrrp_check_unicast_src",
+)
+_GLOBAL_OTHER = "not a VRRP setting hafm has"
+GLOBAL_UNSUPPORTED: dict[str, str] = {
+    "vrrp_mcast_group4": "hafm always uses the RFC multicast group 224.0.0.18",
+    "vrrp_mcast_group6": "hafm always uses the RFC multicast group ff02::12",
+    "vrrp_garp_master_refresh_repeat": "hafm sends one gratuitous ARP/NA per refresh",
+    "vrrp_garp_lower_prio_delay": "not supported",
+    "vrrp_garp_lower_prio_repeat": "not supported",
+    "vrrp_garp_interval": "gratuitous ARP pacing is not supported",
+    "vrrp_gna_interval": "unsolicited NA pacing is not supported",
+    "vrrp_min_garp": "set garp_master_repeat = 1 and garp_master_delay = 0 instead",
+    "vrrp_garp_extra_if": "hafm sends gratuitous ARP only on the interfaces of its VIPs",
+    "vrrp_down_timer_adverts": "hafm uses the RFC master down interval (3 adverts + skew)",
+    "vrrp_lower_prio_no_advert": "not supported",
+    "vrrp_higher_prio_send_advert": "not supported",
+    "vrrp_skip_check_adv_addr": "hafm always checks the advertised addresses",
+    "vrrp_strict": "hafm has no strict mode switch",
+    "vrrp_iptables": _FIREWALL,
+    "vrrp_ipsets": _FIREWALL,
+    "nftables": _FIREWALL,
+    "nftables_priority": _FIREWALL,
+    "nftables_ifindex": _FIREWALL,
+    "nftables_counters": _FIREWALL,
+    "vrrp_priority": _PROCESS,
+    "vrrp_no_swap": _PROCESS,
+    "vrrp_rt_priority": _PROCESS,
+    "vrrp_cpu_affinity": _PROCESS,
+    "vrrp_rlimit_rttime": _PROCESS,
+    "vrrp_notify_priority_changes": "hafm does not send priority changes to the notify FIFO",
+    "vrrp_notify_fifo_script": "start the FIFO reader yourself",
+    "notify_fifo_script": "start the FIFO reader yourself",
+    "fifo_write_vrrp_states_on_reload": "not supported",
+    "vrrp_netlink_cmd_rcv_bufs": _TUNING,
+    "vrrp_netlink_monitor_rcv_bufs": _TUNING,
+    "vrrp_rx_bufs_policy": _TUNING,
+    "vrrp_rx_bufs_multiplier": _TUNING,
+    "vrrp_startup_delay": "delay starting hafm with the service manager instead",
+    "log_unknown_vrids": "hafm counts unknown VRIDs as a drop reason",
+    "vrrp_owner_ignore_adverts": "not supported",
+    "vmac_prefix": _NO_VMAC,
+    "vmac_addr_prefix": _NO_VMAC,
+    "enable_snmp_vrrp": _SNMP,
+    "enable_snmp_rfc": _SNMP,
+    "enable_snmp_rfcv2": _SNMP,
+    "enable_snmp_rfcv3": _SNMP,
+    "enable_traps": _SNMP,
+    "enable_dbus": _SNMP,
+    "notification_email": _EMAIL,
+    "notification_email_from": _EMAIL,
+    "smtp_server": _EMAIL,
+    "smtp_connect_timeout": _EMAIL,
+    "smtp_alert": _EMAIL,
+    "smtp_alert_vrrp": _EMAIL,
+    "dynamic_interfaces": "hafm requires the configured interfaces to exist",
+    "default_interface": "static addresses are not managed by hafm",
+    "max_auto_priority": _PROCESS,
+}
+
+INSTANCE_HANDLED = (
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "nopreempt",
+    "preempt",
+    "preempt_delay",
+    "authentication",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "unicast_src_ip",
+    "mcast_src_ip",
+    "unicast_peer",
+    "track_interface",
+    "track_script",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "v3_checksum_as_v2",
+    "old_unicast_checksum",
+    "check_unicast_src",
+    "accept",
+)
+INSTANCE_UNSUPPORTED: dict[str, str] = {
+    "use_vmac": _NO_VMAC,
+    "use_vmac_addr": _NO_VMAC,
+    "vmac_xmit_base": _NO_VMAC,
+    "use_ipvlan": _NO_VMAC,
+    "native_ipv6": "ignored: the address family comes from the virtual addresses",
+    "dont_track_primary": "hafm always tracks the instance interface",
+    "track_file": _TRACK_FILE,
+    "track_process": _TRACK_PROCESS,
+    "track_bfd": _BFD,
+    "track_src_ip": "not supported",
+    "mcast_dst_ip": "hafm always uses the RFC multicast group",
+    "unicast_ttl": "hafm always sends with TTL/hop limit 255 (RFC 5798)",
+    "unicast_fault_no_peer": "hafm never falls back to multicast when unicast_peer is set",
+    "vrf": "VRF binding is not supported",
+    "virtual_routes": "hafm does not manage routes",
+    "virtual_rules": "hafm does not manage routing rules",
+    "no_virtual_ipaddress": "not supported",
+    "no_accept": "hafm does not install firewall rules, so VIPs always accept traffic",
+    "promote_secondaries": "set net.ipv4.conf.IFACE.promote_secondaries with sysctl",
+    "skip_check_adv_addr": "hafm always checks the advertised addresses",
+    "strict_mode": "hafm has no strict mode switch",
+    "debug": "use hafm's log_level",
+    "notify_deleted": "hafm has no DELETED state",
+    "notify_master_rx_lower_pri": "not supported",
+    "notify_priority_changes": "hafm does not send priority changes to the notify FIFO",
+    "smtp_alert": _EMAIL,
+    "kernel_rx_buf_size": _TUNING,
+    "linkbeat_use_polling": "hafm always uses netlink for link state",
+    "lvs_sync_daemon_interface": _LVS,
+    "garp_master_refresh_repeat": "hafm sends one gratuitous ARP/NA per refresh",
+    "garp_lower_prio_delay": "not supported",
+    "garp_lower_prio_repeat": "not supported",
+    "garp_extra_if": "hafm sends gratuitous ARP only on the interfaces of its VIPs",
+    "vmac_garp_intvl": _NO_VMAC,
+    "down_timer_adverts": "hafm uses the RFC master down interval (3 adverts + skew)",
+    "lower_prio_no_advert": "not supported",
+    "higher_prio_send_advert": "not supported",
+    "owner_ignore_adverts": "not supported",
+    "timer_expired_backup": "not supported",
+    "thread_timer_expired": "not supported",
+    "auth_hmac": "hafm supports only PASS authentication",
+}
+
+SCRIPT_HANDLED = ("script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail")
+SCRIPT_UNSUPPORTED: dict[str, str] = {}
+
+SYNC_GROUP_HANDLED = ("group", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+SYNC_GROUP_UNSUPPORTED: dict[str, str] = {
+    "track_interface": "sync groups cannot track; add track_interface to each member instance",
+    "track_script": "sync groups cannot track; add track_script to each member instance",
+    "track_file": _TRACK_FILE,
+    "track_process": _TRACK_PROCESS,
+    "track_bfd": _BFD,
+    "smtp_alert": _EMAIL,
+    "global_tracking": "deprecated in keepalived; track on the member instances",
+    "sync_group_tracking_weight": "not supported",
+    "notify_priority_changes": "hafm does not send priority changes to the notify FIFO",
+    "notify_deleted": "hafm has no DELETED state",
+}
+
+# TOML key order for an instance: the order of the documented format.
+_INSTANCE_KEY_ORDER = (
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "nopreempt",
+    "preempt_delay",
+    "authentication",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "unicast_src_ip",
+    "unicast_peer",
+    "track_interface",
+    "track_check",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "v3_checksum_as_v2",
+)
+_NOTIFY_KEYS = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+
+# Options that may follow a virtual address, and how many values each takes.
+_VIP_OPTIONS = {
+    "dev": 1,
+    "label": 1,
+    "brd": 1,
+    "broadcast": 1,
+    "scope": 1,
+    "peer": 1,
+    "preferred_lft": 1,
+    "track_group": 1,
+    "home": 0,
+    "-nodad": 0,
+    "mngtmpaddr": 0,
+    "noprefixroute": 0,
+    "autojoin": 0,
+    "no_track": 0,
+    "use_vmac": 0,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversionResult:
+    """The TOML text, the keywords that were not converted, and informational notes."""
+
+    toml: str
+    warnings: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _number(text: str) -> int | float:
+    """``"1"`` -> 1, ``"0.1"`` -> 0.1; keeps integers integers so TOML stays readable."""
+    value = Decimal(text)
+    if not value.is_finite():
+        raise InvalidOperation(text)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, int, str]] = []
+        self.notes: list[tuple[str, int, str]] = []
+        self.global_table: Table = {}
+        self.instances: dict[str, Table] = {}
+        self.instance_nodes: dict[str, Node] = {}
+        self.sync_groups: dict[str, Table] = {}
+        self.checks: dict[str, Table] = {}
+        self.check_nodes: dict[str, Node] = {}
+        # global_defs values that are per-instance or per-check defaults in hafm
+        self.default_version: int | None = None
+        self.script_user: str | None = None
+        self.instance_defaults: Table = {}
+        # sync groups are checked once every instance is known
+        self.pending_groups: list[tuple[str, Node, list[tuple[str, Node]]]] = []
+
+    # -- messages -------------------------------------------------------
+    def warn(self, node: Node, keyword: str, why: str) -> None:
+        self.warnings.append((node.filename, node.line, f"{node.where}: {keyword}: not converted ({why})"))
+
+    def note(self, node: Node, keyword: str, text: str) -> None:
+        self.notes.append((node.filename, node.line, f"{node.where}: {keyword}: note: {text}"))
+
+    @staticmethod
+    def error(node: Node, message: str) -> ParseError:
+        return ParseError(node.filename, node.line, message)
+
+    # -- value readers ----------------------------------------------------
+    def one_arg(self, node: Node) -> str:
+        if node.children is not None:
+            raise self.error(node, f"{node.keyword}: does not take a {{ }} block")
+        if len(node.args) != 1:
+            raise self.error(node, f"{node.keyword}: expects one value, got {len(node.args)}")
+        return node.args[0]
+
+    def no_arg(self, node: Node) -> None:
+        if node.children is not None or node.args:
+            raise self.error(node, f"{node.keyword}: takes no value")
+
+    def integer(self, node: Node, low: int, high: int, text: str | None = None) -> int:
+        value = self.one_arg(node) if text is None else text
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise self.error(node, f"{node.keyword}: bad value {value!r} (expected an integer)") from None
+        if not low <= number <= high:
+            raise self.error(node, f"{node.keyword}: {number} is out of range {low}..{high}")
+        return number
+
+    def decimal(self, node: Node, low: float, high: float) -> int | float:
+        value = self.one_arg(node)
+        try:
+            number = _number(value)
+        except InvalidOperation:
+            raise self.error(node, f"{node.keyword}: bad value {value!r} (expected a number)") from None
+        if not low <= number <= high:
+            raise self.error(node, f"{node.keyword}: {value} is out of range {low:g}..{high:g}")
+        return number
+
+    def address(self, node: Node, text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        try:
+            return ipaddress.ip_address(text)
+        except ValueError:
+            raise self.error(node, f"{node.keyword}: bad value {text!r} (expected an IP address)") from None
+
+    def block(self, node: Node) -> list[Node]:
+        if node.children is None:
+            raise self.error(node, f"{node.keyword}: expects a {{ ... }} block")
+        return node.children
+
+    def named_block(self, node: Node) -> tuple[str, list[Node]]:
+        if len(node.args) != 1:
+            raise self.error(node, f"{node.keyword}: expects one name before '{{'")
+        return node.args[0], self.block(node)
+
+    # -- top level --------------------------------------------------------
+    def convert(self, nodes: list[Node]) -> Table:
+        # global_defs provides defaults and vrrp_script defines names that
+        # instances refer to, so both are read first wherever they appear.
+        for node in nodes:
+            if node.keyword == "global_defs":
+                if node.args:
+                    raise self.error(node, "global_defs: takes no name")
+                self.global_defs(self.block(node))
+        for node in nodes:
+            if node.keyword == "vrrp_script":
+                self.vrrp_script(node)
+        for node in nodes:
+            if node.keyword in ("global_defs", "vrrp_script"):
+                continue
+            if node.keyword == "vrrp_instance":
+                self.vrrp_instance(node)
+            elif node.keyword == "vrrp_sync_group":
+                self.vrrp_sync_group(node)
+            elif node.keyword in TOP_LEVEL_UNSUPPORTED:
+                name = " ".join([node.keyword, *node.args])
+                self.warn(node, name, TOP_LEVEL_UNSUPPORTED[node.keyword])
+            else:
+                kind = "block" if node.children is not None else "keyword"
+                raise self.error(node, f"{node.keyword}: unknown {kind} at top level")
+        self.check_sync_groups()
+        document: Table = {}
+        if self.global_table:
+            document["global"] = self.global_table
+        if self.instances:
+            document["vrrp_instance"] = self.instances
+        if self.sync_groups:
+            document["vrrp_sync_group"] = self.sync_groups
+        if self.checks:
+            document["check"] = self.checks
+        return document
+
+    # -- global_defs --------------------------------------------------------
+    def global_defs(self, children: list[Node]) -> None:
+        for node in children:
+            keyword = node.keyword
+            if keyword == "router_id":
+                self.global_table["router_id"] = self.one_arg(node)
+            elif keyword == "vrrp_version":
+                self.default_version = self.integer(node, 2, 3)
+                self.global_table["vrrp_version"] = self.default_version
+            elif keyword == "script_user":
+                if node.children is not None or not 1 <= len(node.args) <= 2:
+                    raise self.error(node, "script_user: expects USER [GROUP]")
+                self.script_user = node.args[0]
+                if len(node.args) == 2:
+                    self.warn(node, "script_user group", "checks run with the user's primary group")
+                self.note(node, keyword, "applied as `user` of every script check without one")
+            elif keyword == "enable_script_security":
+                self.no_arg(node)
+                self.note(node, keyword, "hafm always refuses scripts that non-root users can modify")
+            elif keyword in ("notify_fifo", "vrrp_notify_fifo"):
+                if node.children is not None or not node.args:
+                    raise self.error(node, f"{keyword}: expects FIFO [USER [GROUP]]")
+                if "notify_fifo" in self.global_table:
+                    self.warn(node, keyword, "hafm writes to one notify FIFO; the first one is kept")
+                    continue
+                self.global_table["notify_fifo"] = node.args[0]
+                if len(node.args) > 1:
+                    self.warn(node, f"{keyword} user", "hafm creates the FIFO as its own user")
+            elif keyword == "vrrp_garp_master_delay":
+                self.instance_defaults["garp_master_delay"] = self.integer(node, 0, 86400)
+            elif keyword == "vrrp_garp_master_repeat":
+                self.instance_defaults["garp_master_repeat"] = self.integer(node, 1, 255)
+            elif keyword == "vrrp_garp_master_refresh":
+                self.instance_defaults["garp_master_refresh"] = self.integer(node, 0, 86400)
+            elif keyword == "v3_checksum_as_v2":
+                self.no_arg(node)
+                self.instance_defaults["v3_checksum_as_v2"] = True
+            elif keyword == "vrrp_check_unicast_src":
+                self.no_arg(node)
+                self.note(node, keyword, "hafm always drops unicast adverts from unknown peers")
+            else:
+                self.warn(node, keyword, GLOBAL_UNSUPPORTED.get(keyword, _GLOBAL_OTHER))
+
+    # -- vrrp_script ----------------------------------------------------------
+    def vrrp_script(self, node: Node) -> None:
+        name, children = self.named_block(node)
+        if name in self.check_nodes:
+            first = self.check_nodes[name]
+            raise self.error(node, f"vrrp_script {name}: defined twice (first at {first.where})")
+        self.check_nodes[name] = node
+        check: Table = {"type": "script"}
+        init_fail = False
+        for child in children:
+            keyword = child.keyword
+            if keyword == "script":
+                if child.children is not None or not child.args:
+                    raise self.error(child, "script: expects a command")
+                # One (usually quoted) word is already a command line; several
+                # unquoted words are re-quoted so shlex splits them the same way.
+                check["script"] = child.args[0] if len(child.args) == 1 else shlex.join(child.args)
+            elif keyword in ("interval", "timeout"):
+                check[keyword] = self.decimal(child, 0.001, 2**31)
+            elif keyword in ("rise", "fall"):
+                check[keyword] = self.integer(child, 1, 2**31)
+            elif keyword == "weight":
+                if child.children is not None or not 1 <= len(child.args) <= 2:
+                    raise self.error(child, "weight: expects N [reverse]")
+                check["weight"] = self.integer(child, -253, 253, child.args[0])
+                if len(child.args) == 2:
+                    self.warn(child, f"weight {child.args[1]}", "reversed weights are not supported")
+            elif keyword == "user":
+                if child.children is not None or not 1 <= len(child.args) <= 2:
+                    raise self.error(child, "user: expects USER [GROUP]")
+                check["user"] = child.args[0]
+                if len(child.args) == 2:
+                    self.warn(child, "user group", "checks run with the user's primary group")
+            elif keyword == "init_fail":
+                self.no_arg(child)
+                init_fail = True
+            else:
+                self.warn(child, keyword, SCRIPT_UNSUPPORTED.get(keyword, "unknown vrrp_script keyword"))
+        if "script" not in check:
+            self.warn(node, f"vrrp_script {name}", "it has no `script`, so keepalived ignores it too")
+            return
+        if "timeout" not in check:
+            # keepalived's default timeout is the interval, hafm's is 1 second.
+            check["timeout"] = check.get("interval", 1)
+        if "user" not in check and self.script_user is not None:
+            check["user"] = self.script_user
+        # keepalived starts a script in an "unknown" state that neither adds a
+        # positive weight nor subtracts a negative one; hafm has only up and
+        # down, so pick the one that leaves the priority untouched.
+        if init_fail or check.get("weight", 0) >= 0:
+            check["init_state"] = "down"
+        else:
+            check["init_state"] = "up"
+        order = ("type", "script", "interval", "timeout", "fall", "rise", "weight", "user", "init_state")
+        self.checks[name] = {key: check[key] for key in order if key in check}
+
+    # -- vrrp_sync_group -------------------------------------------------------
+    def vrrp_sync_group(self, node: Node) -> None:
+        name, children = self.named_block(node)
+        if name in self.sync_groups:
+            raise self.error(node, f"vrrp_sync_group {name}: defined twice")
+        group: Table = {}
+        members: list[tuple[str, Node]] = []
+        for child in children:
+            keyword = child.keyword
+            if keyword == "group":
+                for member in self.block(child):
+                    if member.args or member.children is not None:
+                        raise self.error(member, f"group: expects one instance name per line, got {member.keyword!r}")
+                    members.append((member.keyword, member))
+            elif keyword in _NOTIFY_KEYS:
+                self.notify(child, group)
+            else:
+                self.warn(child, keyword, SYNC_GROUP_UNSUPPORTED.get(keyword, "unknown vrrp_sync_group keyword"))
+        self.pending_groups.append((name, node, members))
+        ordered: Table = {"group": []}
+        ordered.update(group)
+        self.sync_groups[name] = ordered
+
+    def check_sync_groups(self) -> None:
+        # Instances may be defined after the group that names them.
+        for name, node, members in self.pending_groups:
+            names: list[str] = []
+            for member, where in members:
+                if member not in self.instances:
+                    self.warn(where, member, f"vrrp_sync_group {name} names no vrrp_instance {member}")
+                else:
+                    names.append(member)
+            if not names:
+                self.warn(node, f"vrrp_sync_group {name}", "it has no known member instances")
+                del self.sync_groups[name]
+                continue
+            self.sync_groups[name]["group"] = names
+
+    # -- notify ---------------------------------------------------------------
+    def notify(self, node: Node, target: Table) -> None:
+        if node.children is not None or not node.args:
+            raise self.error(node, f"{node.keyword}: expects a command")
+        target[node.keyword] = node.args[0]
+        if len(node.args) > 1:
+            # keepalived reads the words after the command as USER [GROUP].
+            self.warn(node, f"{node.keyword} user {' '.join(node.args[1:])}", _NO_USER)
+
+    # -- vrrp_instance ---------------------------------------------------------
+    def vrrp_instance(self, node: Node) -> None:
+        name, children = self.named_block(node)
+        if name in self.instance_nodes:
+            first = self.instance_nodes[name]
+            raise self.error(node, f"vrrp_instance {name}: defined twice (first at {first.where})")
+        self.instance_nodes[name] = node
+        table: Table = dict(self.instance_defaults)
+        version: int | None = None
+        version_node: Node | None = None
+        advert_node: Node | None = None
+        mcast_src: Node | None = None
+        family: int | None = None
+        for child in children:
+            keyword = child.keyword
+            if keyword == "state":
+                value = self.one_arg(child).upper()
+                if value not in ("MASTER", "BACKUP"):
+                    raise self.error(child, f"state: bad value {child.args[0]!r} (expected MASTER or BACKUP)")
+                table["state"] = value
+            elif keyword == "interface":
+                table["interface"] = self.one_arg(child)
+            elif keyword == "virtual_router_id":
+                table["virtual_router_id"] = self.integer(child, 1, 255)
+            elif keyword == "priority":
+                table["priority"] = self.integer(child, 1, 255)
+            elif keyword == "advert_int":
+                table["advert_int"] = self.decimal(child, 0.01, 255)
+                advert_node = child
+            elif keyword == "version":
+                version = self.integer(child, 2, 3)
+                version_node = child
+            elif keyword == "nopreempt":
+                self.no_arg(child)
+                table["nopreempt"] = True
+            elif keyword == "preempt":
+                self.no_arg(child)
+                table["nopreempt"] = False
+            elif keyword == "preempt_delay":
+                table["preempt_delay"] = self.decimal(child, 0, 1000)
+            elif keyword == "authentication":
+                auth = self.authentication(child)
+                if auth is not None:
+                    table["authentication"] = auth
+            elif keyword in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+                vips: list[Any] = []
+                for entry in self.block(child):
+                    vip, vip_family = self.vip(entry)
+                    if keyword == "virtual_ipaddress":
+                        if family is None:
+                            family = vip_family
+                        elif vip_family != family:
+                            self.warn(
+                                entry,
+                                entry.keyword,
+                                "all virtual_ipaddress entries must be one address family; "
+                                "put it in virtual_ipaddress_excluded",
+                            )
+                            continue
+                    vips.append(vip)
+                table.setdefault(keyword, []).extend(vips)
+            elif keyword == "unicast_src_ip":
+                table["unicast_src_ip"] = str(self.address(child, self.one_arg(child)))
+            elif keyword == "mcast_src_ip":
+                self.address(child, self.one_arg(child))
+                mcast_src = child
+            elif keyword == "unicast_peer":
+                peers = table.setdefault("unicast_peer", [])
+                for entry in self.block(child):
+                    peers.append(str(self.address(entry, entry.keyword)))
+                    if entry.args:
+                        self.warn(entry, f"{entry.keyword} {' '.join(entry.args)}", "TTL limits are not supported")
+            elif keyword == "track_interface":
+                tracked = table.setdefault("track_interface", [])
+                for entry in self.block(child):
+                    if entry.args:
+                        self.warn(
+                            entry,
+                            f"track_interface {entry.keyword} {' '.join(entry.args)}",
+                            "weighted interface tracking is not supported; the interface is not tracked",
+                        )
+                    else:
+                        tracked.append(entry.keyword)
+            elif keyword == "track_script":
+                tracked = table.setdefault("track_check", [])
+                for entry in self.block(child):
+                    item = self.track_script(entry)
+                    if item is not None:
+                        tracked.append(item)
+            elif keyword in _NOTIFY_KEYS:
+                self.notify(child, table)
+            elif keyword == "garp_master_delay":
+                table["garp_master_delay"] = self.integer(child, 0, 86400)
+            elif keyword == "garp_master_repeat":
+                table["garp_master_repeat"] = self.integer(child, 1, 255)
+            elif keyword == "garp_master_refresh":
+                table["garp_master_refresh"] = self.integer(child, 0, 86400)
+            elif keyword in ("v3_checksum_as_v2", "old_unicast_checksum"):
+                if child.args == ["never"] and keyword == "old_unicast_checksum":
+                    self.warn(child, "old_unicast_checksum never", "hafm does not auto-detect old checksums")
+                    continue
+                self.no_arg(child)
+                table["v3_checksum_as_v2"] = True
+            elif keyword == "check_unicast_src":
+                self.no_arg(child)
+                self.note(child, keyword, "hafm always drops unicast adverts from unknown peers")
+            elif keyword == "accept":
+                self.no_arg(child)
+                self.note(child, keyword, "hafm never filters traffic to VIPs, which is accept mode")
+            else:
+                self.warn(child, keyword, INSTANCE_UNSUPPORTED.get(keyword, "unknown vrrp_instance keyword"))
+
+        for required in ("interface", "virtual_router_id"):
+            if required not in table:
+                raise self.error(node, f"vrrp_instance {name}: missing {required}")
+        if mcast_src is not None:
+            if "unicast_peer" in table and "unicast_src_ip" not in table:
+                # keepalived stores both keywords in the same field.
+                table["unicast_src_ip"] = mcast_src.args[0]
+            else:
+                self.warn(mcast_src, "mcast_src_ip", "hafm sends multicast from the interface's primary address")
+
+        # Version: instance keyword, else global vrrp_version, else 2; IPv6
+        # needs 3 (keepalived forces it the same way).
+        effective = version if version is not None else (self.default_version or 2)
+        if family == 6 and effective == 2:
+            if version_node is not None:
+                self.note(version_node, "version 2", "IPv6 needs VRRPv3; converted as version 3 like keepalived")
+            effective = 3
+        table["version"] = effective
+        advert = table.get("advert_int")
+        if effective == 2 and advert is not None and advert_node is not None and not isinstance(advert, int):
+            rounded = max(1, int(Decimal(str(advert)) + Decimal("0.5")))
+            self.note(advert_node, "advert_int", f"VRRPv2 carries whole seconds; {advert} rounded to {rounded}")
+            table["advert_int"] = rounded
+        self.instances[name] = {key: table[key] for key in _INSTANCE_KEY_ORDER if key in table}
+
+    def authentication(self, node: Node) -> Table | None:
+        values: dict[str, str] = {}
+        nodes: dict[str, Node] = {}
+        for child in self.block(node):
+            if child.keyword in ("auth_type", "auth_pass"):
+                values[child.keyword] = self.one_arg(child)
+                nodes[child.keyword] = child
+            else:
+                self.warn(child, child.keyword, "unknown authentication keyword")
+        auth_type = values.get("auth_type", "").upper()
+        if auth_type == "AH":
+            self.warn(nodes["auth_type"], "auth_type AH", "hafm supports only PASS (IPsec AH is obsolete)")
+            return None
+        if auth_type != "PASS":
+            raise self.error(node, "authentication: auth_type must be PASS or AH")
+        if "auth_pass" not in values:
+            raise self.error(node, "authentication: missing auth_pass")
+        password = values["auth_pass"]
+        if len(password) > 8:
+            self.note(nodes["auth_pass"], "auth_pass", "only the first 8 characters are used, as in keepalived")
+            password = password[:8]
+        return {"auth_type": "PASS", "auth_pass": password}
+
+    def vip(self, entry: Node) -> tuple[str | Table, int]:
+        """One line of virtual_ipaddress: ``ADDR[/PFX] [dev X] [label Y] ...``."""
+        if entry.children is not None:
+            raise self.error(entry, f"{entry.keyword}: an address does not take a {{ }} block")
+        text = entry.keyword
+        try:
+            interface = ipaddress.ip_interface(text)
+        except ValueError:
+            raise self.error(entry, f"virtual_ipaddress: bad value {text!r} (expected ADDRESS[/PREFIX])") from None
+        # keepalived uses a host prefix when none is given; say so explicitly.
+        address = f"{interface.ip}/{interface.network.prefixlen}"
+        table: Table = {}
+        args = list(entry.args)
+        i = 0
+        while i < len(args):
+            option = args[i]
+            count = _VIP_OPTIONS.get(option)
+            if count is None:
+                self.warn(entry, f"{text} {option}", "unknown virtual address option")
+                i += 1
+                continue
+            if count and i + 1 >= len(args):
+                raise self.error(entry, f"{text}: {option} needs a value")
+            value = args[i + 1] if count else ""
+            i += 1 + count
+            if option in ("dev", "label"):
+                table[option] = value
+            elif option in ("brd", "broadcast"):
+                self.vip_broadcast(entry, interface, option, value)
+            elif option == "scope" and value == "global":
+                continue
+            elif option == "use_vmac":
+                self.warn(entry, f"{text} use_vmac", _NO_VMAC)
+            else:
+                shown = f"{text} {option} {value}".rstrip()
+                self.warn(entry, shown, f"hafm adds VIPs without the `{option}` option")
+        if not table:
+            return address, interface.version
+        return {"address": address, **table}, interface.version
+
+    def vip_broadcast(
+        self, entry: Node, interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface, option: str, value: str
+    ) -> None:
+        trivial = value == "+" or (interface.version == 4 and value == str(interface.network.broadcast_address))
+        if trivial:
+            self.note(entry, f"{entry.keyword} {option} {value}", "the standard broadcast address is not needed")
+        else:
+            self.warn(entry, f"{entry.keyword} {option} {value}", "hafm does not set broadcast addresses")
+
+    def track_script(self, entry: Node) -> str | Table | None:
+        name = entry.keyword
+        if entry.children is not None:
+            raise self.error(entry, f"track_script {name}: does not take a {{ }} block")
+        if name not in self.checks:
+            why = "no vrrp_script of that name" if name not in self.check_nodes else "its vrrp_script was not converted"
+            self.warn(entry, f"track_script {name}", why)
+            return None
+        if not entry.args:
+            return name
+        if entry.args[0] != "weight" or len(entry.args) not in (2, 3):
+            raise self.error(entry, f"track_script {name}: expects NAME [weight N [reverse]]")
+        weight = self.integer(entry, -253, 253, entry.args[1])
+        if len(entry.args) == 3 and entry.args[2] not in ("noreverse", "no_reverse"):
+            self.warn(entry, f"track_script {name} {entry.args[2]}", "reversed weights are not supported")
+        return {"name": name, "weight": weight}
+
+
+def convert_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None) -> ConversionResult:
+    """Translate keepalived.conf text into hafm TOML.
+
+    ``base_dir`` is where relative ``include`` patterns are resolved (default:
+    the current directory).  Raises :class:`~hafm.keepalived_parser.ParseError`
+    (a :class:`~hafm.errors.ConfigError`) with a one-line ``FILE:LINE: ...``
+    message when the input cannot be read as keepalived configuration.
+    """
+    parsed = parse_text(text, filename=filename, base_dir=base_dir)
+    converter = _Converter()
+    document = converter.convert(parsed.nodes)
+    files: dict[str, int] = {}
+    _rank_files(parsed.nodes, files)
+    warnings = parsed.warnings + converter.warnings
+
+    def key(item: tuple[str, int, str]) -> tuple[int, int]:
+        return files.get(item[0], len(files)), item[1]
+
+    header = f"# Converted from {filename} by `hafm convert`.\n"
+    if converter.warnings or parsed.warnings:
+        header += "# Some keywords were not converted: see the warnings printed by hafm convert.\n"
+    return ConversionResult(
+        toml=header + "\n" + tomli_w.dumps(document),
+        warnings=[message for *_, message in sorted(warnings, key=key)],
+        notes=[message for *_, message in sorted(converter.notes, key=key)],
+    )
+
+
+def _rank_files(nodes: list[Node], files: dict[str, int]) -> None:
+    """Number files in the order their statements appear, to sort messages by position."""
+    for node in nodes:
+        files.setdefault(node.filename, len(files))
+        if node.children:
+            _rank_files(node.children, files)
+
+
+def run(path: Path, output: Path | None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Convert the file at ``path``; write TOML to ``output`` (or ``out``).
+
+    Warnings and notes go to ``err``.  Returns 0 when everything was
+    converted, 2 when some keywords were not (each one listed), 1 when the
+    file could not be read or parsed.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"{path}: cannot read: {why}", file=err)
+        return 1
+    try:
+        result = convert_text(text, filename=str(path), base_dir=path.parent)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=err)
+        return 1
+    if output is None:
+        out.write(result.toml)
+    else:
+        try:
+            output.write_text(result.toml, encoding="utf-8")
+        except OSError as exc:
+            print(f"{output}: cannot write: {exc.strerror or exc}", file=err)
+            return 1
+    for message in [*result.notes, *result.warnings]:
+        print(message, file=err)
+    return 2 if result.warnings else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``hafm convert [-o OUTPUT] KEEPALIVED_CONF``."""
+    parser = argparse.ArgumentParser(
+        prog="hafm convert",
+        description="Translate a keepalived.conf into hafm's TOML configuration.",
+        epilog="Exit status: 0 all converted, 2 some keywords not converted (listed on stderr), 1 error.",
+    )
+    parser.add_argument("config", type=Path, help="keepalived configuration file")
+    parser.add_argument("-o", "--output", type=Path, help="write the TOML here (default: standard output)")
+    args = parser.parse_args(argv)
+    return run(args.config, args.output)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
