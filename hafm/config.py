@@ -159,9 +159,7 @@ class _Loader:
                 self.error(file, section, f"unknown table {section!r}{hint}{allowed}")
                 continue
             if not isinstance(value, dict):
-                self.error(
-                    file, section, f"expected tables like [{section}.NAME], got {schema.describe(value)}"
-                )
+                self.error(file, section, f"expected tables like [{section}.NAME], got {schema.describe(value)}")
                 continue
             for name, table in value.items():
                 earlier = self.tables[section].get(name)
@@ -194,9 +192,7 @@ class _Loader:
         self.collect(self.main, document, is_main=True)
         global_values: dict[str, Any] = {}
         if self.global_table is not None:
-            global_values, _, _ = self.convert_table(
-                self.main, "global", self.global_table.raw, schema.GLOBAL_KEYS
-            )
+            global_values, _, _ = self.convert_table(self.main, "global", self.global_table.raw, schema.GLOBAL_KEYS)
         base = os.path.abspath(self.main.parent)
         include = tuple(global_values.get("include", GlobalConfig().include))
         for file in self.include_files(include):
@@ -242,9 +238,7 @@ class _Loader:
                 checks[name] = CheckConfig(name=name, options=options, **values)
         return checks
 
-    def validate_check_options(
-        self, file: Path, where: str, check_type: str, options: dict[str, Any]
-    ) -> bool:
+    def validate_check_options(self, file: Path, where: str, check_type: str, options: dict[str, Any]) -> bool:
         assert self.check_validators is not None
         validator = self.check_validators.get(check_type)
         if validator is None:
@@ -269,9 +263,7 @@ class _Loader:
         instances: dict[str, InstanceConfig] = {}
         vrid_owner: dict[tuple[str, int, int], str] = {}
         if not self.tables["vrrp_instance"]:
-            self.error(
-                self.main, "vrrp_instance", "no [vrrp_instance.NAME] defined; at least one is required"
-            )
+            self.error(self.main, "vrrp_instance", "no [vrrp_instance.NAME] defined; at least one is required")
         for name, table in self.tables["vrrp_instance"].items():
             where = f"vrrp_instance.{name}"
             file = table.file
@@ -288,24 +280,21 @@ class _Loader:
                     self.error(
                         file,
                         f"{where}.virtual_router_id",
-                        f"{slot[2]} is already used on {slot[0]} (IPv{family}) "
-                        f"by vrrp_instance.{vrid_owner[slot]}",
+                        f"{slot[2]} is already used on {slot[0]} (IPv{family}) by vrrp_instance.{vrid_owner[slot]}",
                     )
                     ok = False
                 else:
                     vrid_owner[slot] = name
             if ok:
-                notify = Notify(
-                    **{NOTIFY_FIELDS[k]: values.pop(k) for k in list(values) if k in NOTIFY_FIELDS}
-                )
+                notify = Notify(**{NOTIFY_FIELDS[k]: values.pop(k) for k in list(values) if k in NOTIFY_FIELDS})
                 instances[name] = InstanceConfig(name=name, notify=notify, **values)
         return instances
 
     def check_instance(self, file: Path, where: str, values: dict[str, Any]) -> bool:
         """Checks that need several keys of one instance; sets ``values['family']``."""
         errors_before = len(self.errors)
-        version = values["version"]
-        if "advert_int" in values:
+        version = values.get("version")  # None when the version itself was wrong: skip what depends on it
+        if "advert_int" in values and version is not None:
             message = _advert_int_problem(values["advert_int"], version)
             if message:
                 self.error(file, f"{where}.advert_int", message)
@@ -316,7 +305,7 @@ class _Loader:
                 "not allowed with version 3 (RFC 5798 removed authentication)",
             )
         self.check_family(file, where, values)
-        if values.get("family") == 6 and version != 3:
+        if values.get("family") == 6 and version == 2:
             source = "virtual_ipaddress" if values.get("virtual_ipaddress") else "unicast_peer"
             self.error(file, f"{where}.{source}", "IPv6 needs version = 3 (VRRPv2 is IPv4-only)")
         priority = values.get("priority", 100)
@@ -538,11 +527,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return (
-            "{ "
-            + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None)
-            + " }"
-        )
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
     if isinstance(value, Vip):
         if value.dev is None and value.label is None:
             return _toml_value(str(value.address))

@@ -35,9 +35,7 @@ class Invalid(Exception):  # noqa: N818 - it is a validation outcome, caught rig
     (``"[1].address"``, ``".auth_pass"``) or empty when the message is about the key itself.
     """
 
-    def __init__(
-        self, message: str = "", *, subpath: str = "", problems: list[tuple[str, str]] | None = None
-    ):
+    def __init__(self, message: str = "", *, subpath: str = "", problems: list[tuple[str, str]] | None = None):
         self.problems = problems if problems is not None else [(subpath, message)]
         super().__init__("; ".join(m for _, m in self.problems))
 
@@ -166,9 +164,7 @@ def interface_name(value: Any) -> str:
     """A Linux interface name, as the kernel's dev_valid_name() accepts it."""
     text = string(value)
     if len(text) > MAX_IFNAME or text in (".", "..") or any(c in "/:" or c.isspace() for c in text):
-        raise Invalid(
-            f"{text!r} is not a valid interface name (1..{MAX_IFNAME} characters, no '/', ':' or spaces)"
-        )
+        raise Invalid(f"{text!r} is not a valid interface name (1..{MAX_IFNAME} characters, no '/', ':' or spaces)")
     return text
 
 
@@ -303,9 +299,7 @@ def auth_pass(value: Any) -> str:
     text = string(value)
     size = len(text.encode())
     if size > MAX_AUTH_PASS:
-        raise Invalid(
-            f"{size} bytes is longer than the {MAX_AUTH_PASS} bytes VRRPv2 carries (RFC 3768 §5.3.10)"
-        )
+        raise Invalid(f"{size} bytes is longer than the {MAX_AUTH_PASS} bytes VRRPv2 carries (RFC 3768 §5.3.10)")
     return text
 
 
@@ -323,8 +317,7 @@ def authentication(value: Any) -> Authentication:
 # --- table schemas ----------------------------------------------------------------------------
 
 NOTIFY_KEYS = {
-    name: Key(convert=command)
-    for name in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+    name: Key(convert=command) for name in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
 }
 
 GLOBAL_KEYS: dict[str, Key] = {
