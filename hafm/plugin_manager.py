@@ -122,11 +122,20 @@ def _register(pm: HafmPluginManager, plugin: object, name: str, origin: str) -> 
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
-        where = origin.removeprefix("file ")
-        raise PluginError(f"{where}: {exc}") from None
+        raise PluginError(f"{origin.removeprefix('file ')}: {_one_line(exc)}") from None
     except ValueError as exc:  # pluggy: name or plugin already registered
         raise PluginError(f"{origin.removeprefix('file ')}: {exc}") from None
     pm.origins[name] = origin
+
+
+def _one_line(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's multi-line validation message, as one line (the hook definition and the problem)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    definition = next((ln for ln in lines if ln.startswith("hookimpl definition:")), None)
+    problem = next((ln for ln in lines if ln.startswith("Argument(s)")), None)
+    if definition and problem:
+        return f"{definition.removeprefix('hookimpl definition: ')}: {problem.rstrip(')')}"
+    return " ".join(lines)
 
 
 def _refuse_unsafe(path: Path) -> None:
@@ -222,8 +231,9 @@ def check_types(pm: pluggy.PluginManager) -> dict[str, CheckType]:
     """
     origin = pm.origin_of if isinstance(pm, HafmPluginManager) else (lambda name: name)
     found: dict[str, CheckType] = {}
-    # Call each implementation separately so every type is attributed to its plugin.
-    for impl in reversed(pm.hook.hafm_register_check_types.get_hookimpls()):
+    # Call each implementation separately so every type is attributed to its plugin
+    # (in registration order: built-ins, entry points, then drop-ins).
+    for impl in pm.hook.hafm_register_check_types.get_hookimpls():
         where = origin(impl.plugin_name)
         try:
             registered: Any = impl.function() or []

@@ -1,0 +1,223 @@
+"""fall/rise hysteresis, priority arithmetic and the concurrent check runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from hafm.config_model import CheckConfig
+from hafm.hooks import CheckType, Probe, ProbeResult
+from hafm.tracking import CheckRunner, CheckState, Tracked, effective_priority, run_probe
+
+# Async tests run on asyncio through anyio's pytest plugin (no pytest-asyncio needed).
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+OK = ProbeResult(ok=True, detail="ok")
+FAIL = ProbeResult(ok=False, detail="fail")
+
+
+def run_sequence(state: CheckState, results: str) -> list[tuple[bool, bool]]:
+    """Feed "+-+" (success/failure) and return (changed, up) after each."""
+    return [(state.record(OK if r == "+" else FAIL), state.up) for r in results]
+
+
+@pytest.mark.parametrize(
+    ("fall", "rise", "init_up", "results", "expected_up", "changes"),
+    [
+        # starts down, rise 1: first success brings it up
+        (1, 1, False, "+", [True], 1),
+        # rise 3 needs three successes in a row; a failure resets the streak
+        (1, 3, False, "++-+++", [False, False, False, False, False, True], 1),
+        # fall 2: a single failure between successes never takes it down
+        (2, 1, True, "-+-+-+", [True] * 6, 0),
+        (2, 1, True, "--", [True, False], 1),
+        # flapping with fall 1 / rise 1 changes on every flip
+        (1, 1, True, "-+-", [False, True, False], 3),
+        # repeated failures while down are not changes
+        (1, 1, False, "---", [False, False, False], 0),
+    ],
+)
+def test_fall_rise(fall: int, rise: int, init_up: bool, results: str, expected_up: list[bool], changes: int) -> None:
+    state = CheckState(name="c", fall=fall, rise=rise, up=init_up)
+    observed = run_sequence(state, results)
+    assert [up for _, up in observed] == expected_up
+    assert sum(changed for changed, _ in observed) == changes
+
+
+def test_state_from_config_uses_init_state() -> None:
+    assert CheckState.from_config(CheckConfig(name="a", type="tcp")).up is False
+    assert CheckState.from_config(CheckConfig(name="a", type="tcp", init_state="up")).up is True
+
+
+def test_value_change_while_up_is_a_change_and_down_clears_delta() -> None:
+    state = CheckState(name="f", up=False)
+    assert state.record(ProbeResult(ok=True, detail="value 3", delta=3)) is True
+    assert state.delta == 3
+    assert state.record(ProbeResult(ok=True, detail="value 3", delta=3)) is False
+    assert state.record(ProbeResult(ok=True, detail="value 5", delta=5)) is True
+    assert state.delta == 5
+    assert state.record(ProbeResult(ok=False, detail="cannot read")) is True
+    assert state.delta is None and state.detail == "cannot read"
+
+
+@pytest.mark.parametrize(
+    ("base", "tracked", "priority", "fault"),
+    [
+        (100, [], 100, False),
+        (100, [("tomcat", -20, False, None)], 80, False),
+        (100, [("tomcat", -20, True, None)], 100, False),
+        (100, [("uplink", 10, True, None)], 110, False),
+        (100, [("uplink", 10, False, None)], 100, False),
+        (100, [("a", -20, False, None), ("b", 15, True, None)], 95, False),
+        # clamping to 1..254
+        (100, [("big", 200, True, None)], 254, False),
+        (10, [("big", -200, False, None)], 1, False),
+        # weight 0: FAULT while down, nothing while up
+        (100, [("db", 0, False, None)], 100, True),
+        (100, [("db", 0, True, None)], 100, False),
+        # the address owner never changes priority, but FAULT still applies
+        (255, [("tomcat", -20, False, None), ("up", 10, True, None)], 255, False),
+        (255, [("db", 0, False, None)], 255, True),
+        # file checks (keepalived track_file): value x weight, weight 0 -> nonzero is FAULT
+        (100, [("f", 0, True, 0)], 100, False),
+        (100, [("f", 0, True, 7)], 100, True),
+        (100, [("f", 1, True, 7)], 107, False),
+        (100, [("f", -2, True, 10)], 80, False),
+        (100, [("f", 10, True, -25)], 1, False),  # -250 is above the FAULT threshold: clamp
+        (100, [("f", 1, True, -254)], 100, True),
+        (100, [("f", 2, True, -200)], 100, True),
+        (255, [("f", 5, True, 3)], 255, False),
+        # an unreadable file is a down check: plain weight rules
+        (100, [("f", -20, False, None)], 80, False),
+        (100, [("f", 0, False, None)], 100, True),
+    ],
+)
+def test_effective_priority(
+    base: int, tracked: list[tuple[str, int, bool, int | None]], priority: int, fault: bool
+) -> None:
+    verdict = effective_priority(base, tracked)
+    assert (verdict.priority, verdict.fault) == (priority, fault)
+
+
+def test_explanations_are_readable() -> None:
+    assert effective_priority(100, [Tracked("tomcat", -20, False)]).explanation == "base 100, tomcat down -20 → 80"
+    assert (
+        effective_priority(100, [Tracked("big", 200, True)]).explanation
+        == "base 100, big up +200 → 254 (clamped from 300)"
+    )
+    assert effective_priority(100, [Tracked("db", 0, False)]).explanation == "base 100, db down (weight 0) → FAULT"
+    assert effective_priority(100, [Tracked("f", -2, True, 10)]).explanation == "base 100, f value 10 × -2 -20 → 80"
+    assert "address owner" in effective_priority(255, [Tracked("t", -20, False)]).explanation
+
+
+# -- probes under a timeout -------------------------------------------------------------------
+
+
+async def test_run_probe_timeout_is_a_failure() -> None:
+    async def hang() -> ProbeResult:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    result = await run_probe(hang, timeout=0.05, plugin="slow")
+    assert result == ProbeResult(ok=False, detail="timeout after 0.05 s")
+
+
+async def test_run_probe_exception_names_the_plugin() -> None:
+    async def broken() -> ProbeResult:
+        raise ValueError("bad url")
+
+    result = await run_probe(broken, timeout=1, plugin="hafm_example")
+    assert not result.ok
+    assert result.detail == "plugin hafm_example raised ValueError: bad url"
+
+
+# -- the runner ---------------------------------------------------------------------------------
+
+
+def _no_keys(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return []
+
+
+def scripted_type(name: str, behaviour: dict[str, Any]) -> CheckType:
+    """A check type whose probes do what ``behaviour[check name]`` says and count their runs."""
+
+    def create(check: CheckConfig) -> Probe:
+        async def probe() -> ProbeResult:
+            spec = behaviour[check.name]
+            spec["runs"] = spec.get("runs", 0) + 1
+            if spec.get("hang"):
+                await asyncio.Event().wait()
+            if spec.get("raise"):
+                raise RuntimeError("boom")
+            return ProbeResult(ok=spec["ok"], detail=f"run {spec['runs']}")
+
+        return probe
+
+    return CheckType(name=name, validate=_no_keys, create=create, plugin="test_plugin")
+
+
+async def test_hung_probe_does_not_block_a_fast_check() -> None:
+    behaviour: dict[str, Any] = {"hung": {"hang": True, "ok": True}, "fast": {"ok": True}}
+    checks = {
+        "hung": CheckConfig(name="hung", type="scripted", interval=0.02, timeout=0.3, init_state="up"),
+        "fast": CheckConfig(name="fast", type="scripted", interval=0.02, timeout=0.3),
+    }
+    changes: list[tuple[str, bool, str]] = []
+    runner = CheckRunner(checks, {"scripted": scripted_type("scripted", behaviour)}, lambda *a: changes.append(a))
+    runner.start()
+    await asyncio.sleep(0.2)
+    # The fast check ran on its own schedule while the hung one was still inside its first probe.
+    assert behaviour["fast"]["runs"] >= 5
+    assert behaviour["hung"]["runs"] == 1
+    assert changes == [("fast", True, "run 1")]
+    await asyncio.sleep(0.2)
+    await runner.stop()
+    assert ("hung", False, "timeout after 0.3 s") in changes
+    assert runner.states["hung"].up is False
+    assert runner.tracked("fast", -20) == Tracked("fast", -20, True, None)
+
+
+async def test_runner_counts_a_raising_plugin_as_failing() -> None:
+    behaviour: dict[str, Any] = {"c": {"raise": True, "ok": True}}
+    checks = {"c": CheckConfig(name="c", type="scripted", interval=0.01, fall=2, init_state="up")}
+    changes: list[tuple[str, bool, str]] = []
+
+    async def on_change(name: str, up: bool, detail: str) -> None:
+        changes.append((name, up, detail))
+
+    runner = CheckRunner(checks, {"scripted": scripted_type("scripted", behaviour)}, on_change)
+    runner.start()
+    await asyncio.sleep(0.1)
+    await runner.stop()
+    assert changes == [("c", False, "plugin test_plugin raised RuntimeError: boom")]
+
+
+async def test_runner_fall_rise_end_to_end_and_stop_stops() -> None:
+    behaviour: dict[str, Any] = {"c": {"ok": False}}
+    checks = {"c": CheckConfig(name="c", type="scripted", interval=0.01, rise=3, init_state="down")}
+    changes: list[tuple[str, bool, str]] = []
+    runner = CheckRunner(checks, {"scripted": scripted_type("scripted", behaviour)}, lambda *a: changes.append(a))
+    runner.start()
+    await asyncio.sleep(0.05)
+    assert changes == []
+    behaviour["c"]["ok"] = True
+    await asyncio.sleep(0.1)
+    assert changes[0][:2] == ("c", True)
+    await runner.stop()
+    runs = behaviour["c"]["runs"]
+    await asyncio.sleep(0.05)
+    assert behaviour["c"]["runs"] == runs
+
+
+def test_runner_rejects_unknown_type() -> None:
+    with pytest.raises(ValueError, match="unknown check type.*nope"):
+        CheckRunner({"c": CheckConfig(name="c", type="nope")}, {}, lambda *a: None)
