@@ -295,7 +295,7 @@ class _Loader:
         errors_before = len(self.errors)
         version = values.get("version")  # None when the version itself was wrong: skip what depends on it
         if "advert_int" in values and version is not None:
-            message = _advert_int_problem(values["advert_int"], version)
+            message = schema.advert_int_problem(values["advert_int"], version)
             if message:
                 self.error(file, f"{where}.advert_int", message)
         if version == 3 and "authentication" in values:
@@ -318,7 +318,7 @@ class _Loader:
         interface = values.get("interface")
         for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
             for index, vip in enumerate(values.get(key, ())):
-                message = _label_problem(vip, interface)
+                message = schema.label_problem(vip, interface)
                 if message:
                     self.error(file, f"{where}.{key}[{index}].label", message)
         seen: set[str] = set()
@@ -413,34 +413,6 @@ def _syntax_error(file: Path, text: str, message: str) -> str:
         position = f"{len(lines)}:{len(lines[-1]) + 1}"
         return f"{file}:{position}: TOML syntax error: {match['message']} (at end of file)"
     return f"{file}: TOML syntax error: {message}"
-
-
-def _advert_int_problem(advert_int: float, version: int) -> str | None:
-    """RFC 3768 carries whole seconds in 8 bits; RFC 5798 carries centiseconds in 12 bits."""
-    shown = schema.fmt_number(advert_int)
-    if version == 2:
-        if not advert_int.is_integer() or not 1 <= advert_int <= 255:
-            return f"{shown} is not valid for VRRPv2: whole seconds 1..255"
-        return None
-    if not 0.01 <= advert_int <= 40.95:
-        return f"{shown} is out of range 0.01..40.95 for VRRPv3"
-    if abs(advert_int * 100 - round(advert_int * 100)) > 1e-6:
-        return f"{shown} is not a multiple of 0.01 (VRRPv3 counts centiseconds)"
-    return None
-
-
-def _label_problem(vip: Vip, interface: str | None) -> str | None:
-    """iproute2's rule: a label is the device name or starts with "DEV:"; IPv6 has no labels."""
-    if vip.label is None:
-        return None
-    if vip.address.version == 6:
-        return "labels are IPv4-only"
-    dev = vip.dev or interface
-    if len(vip.label) > schema.MAX_IFNAME:
-        return f"{vip.label!r} is longer than {schema.MAX_IFNAME} characters"
-    if dev is not None and vip.label != dev and not vip.label.startswith(f"{dev}:"):
-        return f"{vip.label!r} must be {dev!r} or start with '{dev}:'"
-    return None
 
 
 # --- effective configuration ----------------------------------------------------------------------

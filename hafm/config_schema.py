@@ -314,6 +314,37 @@ def authentication(value: Any) -> Authentication:
     return Authentication(**inline_table(value, AUTH_KEYS, "a table { auth_type, auth_pass }"))
 
 
+# --- checks that need the rest of the instance (called by hafm.config) ----------------------
+
+
+def advert_int_problem(advert_int: float, version: int) -> str | None:
+    """RFC 3768 carries whole seconds in 8 bits; RFC 5798 carries centiseconds in 12 bits."""
+    shown = fmt_number(advert_int)
+    if version == 2:
+        if not advert_int.is_integer() or not 1 <= advert_int <= 255:
+            return f"{shown} is not valid for VRRPv2: whole seconds 1..255"
+        return None
+    if not 0.01 <= advert_int <= 40.95:
+        return f"{shown} is out of range 0.01..40.95 for VRRPv3"
+    if abs(advert_int * 100 - round(advert_int * 100)) > 1e-6:
+        return f"{shown} is not a multiple of 0.01 (VRRPv3 counts centiseconds)"
+    return None
+
+
+def label_problem(vip: Vip, interface: str | None) -> str | None:
+    """iproute2's rule: a label is the device name or starts with "DEV:"; IPv6 has no labels."""
+    if vip.label is None:
+        return None
+    if vip.address.version == 6:
+        return "labels are IPv4-only"
+    dev = vip.dev or interface
+    if len(vip.label) > MAX_IFNAME:
+        return f"{vip.label!r} is longer than {MAX_IFNAME} characters"
+    if dev is not None and vip.label != dev and not vip.label.startswith(f"{dev}:"):
+        return f"{vip.label!r} must be {dev!r} or start with '{dev}:'"
+    return None
+
+
 # --- table schemas ----------------------------------------------------------------------------
 
 NOTIFY_KEYS = {
