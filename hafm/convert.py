@@ -686,12 +686,27 @@ class _Converter:
                 self.note(version_node, "version 2", "IPv6 needs VRRPv3; converted as version 3 like keepalived")
             effective = 3
         table["version"] = effective
-        advert = table.get("advert_int")
-        if effective == 2 and advert is not None and advert_node is not None and not isinstance(advert, int):
-            rounded = max(1, int(Decimal(str(advert)) + Decimal("0.5")))
-            self.note(advert_node, "advert_int", f"VRRPv2 carries whole seconds; {advert} rounded to {rounded}")
-            table["advert_int"] = rounded
+        if advert_node is not None:
+            table["advert_int"] = self.advert_int(advert_node, table["advert_int"], effective)
         self.instances[name] = {key: table[key] for key in _INSTANCE_KEY_ORDER if key in table}
+
+    def advert_int(self, node: Node, advert: float, version: int) -> int | float:
+        """Adjust advert_int to what the packet can carry, exactly as keepalived does."""
+        exact = Decimal(str(advert))
+        if version == 2:
+            if isinstance(advert, int):
+                return advert
+            # keepalived rounds half up, with a minimum of one second.
+            rounded = max(1, int(exact + Decimal("0.5")))
+            self.note(node, "advert_int", f"VRRPv2 carries whole seconds; {advert} rounded to {rounded}")
+            return rounded
+        # VRRPv3 carries centiseconds in 12 bits; keepalived truncates to that.
+        centis = min(max(int(exact * 100), 1), 4095)
+        if centis != exact * 100:
+            adjusted = _number(str(Decimal(centis) / 100))
+            self.note(node, "advert_int", f"VRRPv3 carries 0.01..40.95 seconds; {advert} becomes {adjusted}")
+            return adjusted
+        return advert
 
     def authentication(self, node: Node) -> Table | None:
         values: dict[str, str] = {}
@@ -741,7 +756,9 @@ class _Converter:
                 raise self.error(entry, f"{text}: {option} needs a value")
             value = args[i + 1] if count else ""
             i += 1 + count
-            if option in ("dev", "label"):
+            if option == "label" and interface.version == 6:
+                self.warn(entry, f"{text} label {value}", "address labels are IPv4-only")
+            elif option in ("dev", "label"):
                 table[option] = value
             elif option in ("brd", "broadcast"):
                 self.vip_broadcast(entry, interface, option, value)
@@ -819,13 +836,16 @@ def _rank_files(nodes: list[Node], files: dict[str, int]) -> None:
             _rank_files(node.children, files)
 
 
-def run(path: Path, output: Path | None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Convert the file at ``path``; write TOML to ``output`` (or ``out``).
+def run(path: Path, output: Path | None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Convert the file at ``path``; write TOML to ``output`` (or ``out``, default stdout).
 
-    Warnings and notes go to ``err``.  Returns 0 when everything was
-    converted, 2 when some keywords were not (each one listed), 1 when the
-    file could not be read or parsed.
+    Warnings and notes go to ``err`` (default stderr).  Returns 0 when
+    everything was converted, 2 when some keywords were not (each one
+    listed), 1 when the file could not be read or parsed.
     """
+    # Looked up at call time so that redirected streams (tests, the CLI) are honoured.
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
