@@ -1,0 +1,147 @@
+"""Command line: ``hafm [--config F]`` runs the daemon; subcommands do the rest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hafm import __version__
+from hafm.config_model import Config, GlobalConfig
+from hafm.errors import ConfigError, HafmError
+
+DEFAULT_CONFIG = Path("/etc/hafm.toml")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+log = logging.getLogger("hafm")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help=f"configuration file (default {DEFAULT_CONFIG})"
+    )
+    common.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS, help="log level (default: [global] log_level)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="hafm",
+        parents=[common],
+        description="Health-checking VRRP failover manager. Without a command, runs the daemon in the foreground "
+        "and logs to stderr.",
+    )
+    parser.add_argument("--version", action="version", version=f"hafm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the daemon (the default)")
+    sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate the configuration; print it with the file each value came from",
+    )
+    sub.add_parser("plugins", parents=[common], help="list loaded plugins, where each came from and its hooks")
+    convert = sub.add_parser("convert", help="translate a keepalived.conf into hafm TOML")
+    convert.add_argument("keepalived_conf", type=Path, help="keepalived.conf to read")
+    convert.add_argument("-o", "--output", type=Path, help="write the TOML here (default: stdout)")
+    demo = sub.add_parser(
+        "demo", help="play the two-server failover scenario in network namespaces (needs root)"
+    )
+    demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards, with instructions")
+    demo.add_argument(
+        "--event", choices=("term", "kill", "linkdown"), default="term", help="how the master fails (default term)"
+    )
+    demo.add_argument("--version-vrrp", type=int, choices=(2, 3), default=2, dest="vrrp_version", help="VRRP version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_path: Path = getattr(args, "config", DEFAULT_CONFIG)
+    command = args.command or "run"
+    try:
+        if command == "convert":
+            from hafm.convert import run as convert
+
+            return convert(args.keepalived_conf, args.output)
+        if command == "demo":
+            from hafm.demo import run_demo
+
+            return run_demo(keep=args.keep, event=args.event, vrrp_version=args.vrrp_version)
+        if command == "check-config":
+            from hafm.check_config import run as check_config
+
+            pm = _plugins(config_path)
+            return check_config(config_path, check_validators=_validators(pm))
+        if command == "plugins":
+            return _list_plugins(config_path)
+        return _run_daemon(config_path, getattr(args, "log_level", None))
+    except HafmError as exc:
+        print(f"hafm: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _plugin_dirs(config_path: Path) -> list[Path]:
+    """plugin_dirs from [global] (relative to the config file), or the default when the config is broken."""
+    from hafm.config import load_config
+
+    try:
+        dirs = load_config(config_path).global_.plugin_dirs
+    except ConfigError:
+        dirs = GlobalConfig().plugin_dirs
+    return [config_path.parent / d for d in dirs]
+
+
+def _plugins(config_path: Path):  # type: ignore[no-untyped-def]  # returns HafmPluginManager; import is lazy
+    from hafm.plugin_manager import make_plugin_manager
+
+    return make_plugin_manager(_plugin_dirs(config_path))
+
+
+def _validators(pm: object) -> dict:  # type: ignore[type-arg]
+    from hafm.plugin_manager import check_types
+
+    return {name: check_type.validate for name, check_type in check_types(pm).items()}  # type: ignore[arg-type]
+
+
+def _load(config_path: Path) -> tuple[Config, object]:
+    from hafm.config import load_config
+
+    pm = _plugins(config_path)
+    return load_config(config_path, check_validators=_validators(pm)), pm
+
+
+def _list_plugins(config_path: Path) -> int:
+    from hafm.plugin_manager import describe_plugins
+
+    pm = _plugins(config_path)
+    for info in describe_plugins(pm):
+        print(f"{info.name}  [{info.origin}]")
+        for hook in info.hooks:
+            print(f"    {hook}")
+    return 0
+
+
+def setup_logging(level: str) -> None:
+    # Under systemd, journald adds its own timestamps.
+    fmt = "%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(message)s"
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
+    # pyroute2 logs every netlink message at debug level: far too much for ours.
+    logging.getLogger("pyroute2").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _run_daemon(config_path: Path, log_level: str | None) -> int:
+    try:
+        config, pm = _load(config_path)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return 1
+    setup_logging(log_level or config.global_.log_level)
+    from hafm.daemon import Daemon
+
+    daemon = Daemon(config, pm)  # type: ignore[arg-type]
+    return asyncio.run(daemon.run())

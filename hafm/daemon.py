@@ -1,0 +1,350 @@
+"""The hafm daemon: every configured instance in one asyncio process.
+
+Wires the sans-IO instances (:mod:`hafm.instance`) to raw sockets, netlink
+and the plugin hooks.  Start-up problems become one-line :class:`DaemonError`
+messages; nothing here decides protocol behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
+
+import pluggy
+
+from hafm import __version__
+from hafm import actions as act
+from hafm import events as ev
+from hafm.announce import Announcer
+from hafm.codec import decode
+from hafm.config_model import Config, InstanceConfig, IPAddress
+from hafm.driver import InstanceDriver, Interface
+from hafm.errors import DropReason, HafmError, MalformedAdvert
+from hafm.instance import VrrpInstance
+from hafm.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
+from hafm.plugin_manager import call_safely, check_types
+from hafm.tracking import CheckRunner, Tracked, effective_priority
+from hafm.vrrp_socket import Received, VrrpSocket
+
+log = logging.getLogger("hafm")
+
+SocketKey = tuple[str, int]  # (interface, address family 4|6)
+
+
+class DaemonError(HafmError):
+    """A start-up problem: one line, exit code 1."""
+
+
+class Daemon:
+    def __init__(self, config: Config, pm: pluggy.PluginManager) -> None:
+        self.config = config
+        self.pm = pm
+        self.netlink = Netlink()
+        self.infos: dict[str, InterfaceInfo] = {}
+        self.sockets: dict[SocketKey, VrrpSocket] = {}
+        self.drivers: dict[str, InstanceDriver] = {}
+        self.by_vrid: dict[SocketKey, dict[int, InstanceDriver]] = {}
+        self.link_up: dict[str, bool] = {}
+        self.drops: Counter[tuple[str | None, DropReason]] = Counter()
+        self.split_brains: Counter[str] = Counter()
+        self.checks: CheckRunner | None = None
+        self._check_fault: dict[str, str] = {}  # instance -> the fault cause it was given
+        self._logged_drops: set[tuple[str | None, DropReason, str]] = set()
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT; raises DaemonError on a start-up problem."""
+        try:
+            await self._start()
+        except BaseException:
+            self._close()
+            raise
+        log.info(
+            "hafm %s started: %s",
+            __version__,
+            ", ".join(
+                f"{i.name} ({i.interface}, VRID {i.virtual_router_id}, v{i.version}, prio {i.priority})"
+                for i in self.config.instances.values()
+            ),
+        )
+        await self._stop.wait()
+        await self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def _start(self) -> None:
+        try:
+            await self.netlink.open()
+        except OSError as exc:
+            raise DaemonError(f"cannot open netlink: {exc.strerror}") from None
+        await self._resolve_interfaces()
+        await self._clear_leftover_vips()
+        self._open_sockets()
+        interfaces = {
+            name: Interface(index=info.index, announcer=Announcer(name, info.mac)) for name, info in self.infos.items()
+        }
+        for config in self.config.instances.values():
+            self._add_driver(config, interfaces)
+        # Build the announcement frames (imports scapy) off the event loop, ahead of any failover.
+        for driver in self.drivers.values():
+            for dev, iface in interfaces.items():
+                vips = tuple(v for v in driver.instance.vips if (v.dev or driver.instance.config.interface) == dev)
+                if vips:
+                    self._spawn(asyncio.to_thread(iface.announcer.prepare, vips))
+        self._install_signals()
+        self._spawn(watch_links(self._on_link, self._stop))
+        self._start_checks()
+        self._spawn(call_safely(self.pm, "hafm_startup", config=self.config))
+        for driver in self.drivers.values():
+            config = driver.instance.config
+            for name in (config.interface, *config.track_interface):
+                if not self.link_up.get(name, True):
+                    driver.feed(ev.LinkChanged(interface=name, up=False))
+            driver.start(self._source_address(config))
+
+    async def _shutdown(self) -> None:
+        log.info("shutting down")
+        if self.checks is not None:
+            await self.checks.stop()
+        await asyncio.gather(*(driver.stop() for driver in self.drivers.values()))
+        await call_safely(self.pm, "hafm_shutdown", config=self.config)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._close()
+
+    def _close(self) -> None:
+        for sock in self.sockets.values():
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()
+        self.sockets.clear()
+        self.netlink.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(
+            signal.SIGHUP,
+            lambda: log.warning("SIGHUP: configuration reload is not supported yet; restart hafm to apply changes"),
+        )
+
+    # -- start-up checks ---------------------------------------------------------
+
+    async def _resolve_interfaces(self) -> None:
+        names: list[str] = []
+        for config in self.config.instances.values():
+            names += [config.interface, *config.track_interface]
+            names += [v.dev for v in (*config.virtual_ipaddress, *config.virtual_ipaddress_excluded) if v.dev]
+        problems = []
+        for name in dict.fromkeys(names):
+            try:
+                info = await self.netlink.interface(name)
+            except NetlinkProblem as exc:
+                problems.append(str(exc))
+                continue
+            self.infos[name] = info
+            self.link_up[name] = info.up
+        if problems:
+            raise DaemonError("; ".join(problems))
+        for config in self.config.instances.values():
+            if config.unicast_src_ip is None and self.infos[config.interface].primary(config.family) is None:
+                kind = "IPv4" if config.family == 4 else "IPv6 link-local"
+                raise DaemonError(f"{config.name}: interface {config.interface} has no {kind} address to send from")
+
+    async def _clear_leftover_vips(self) -> None:
+        """Remove VIPs a killed predecessor left behind; refuse a VIP that is a real address."""
+        for config in self.config.instances.values():
+            for vip in (*config.virtual_ipaddress, *config.virtual_ipaddress_excluded):
+                info = self.infos[vip.dev or config.interface]
+                for address, proto in info.addresses:
+                    if address.ip != vip.address.ip:
+                        continue
+                    if proto == HAFM_ADDR_PROTO:
+                        log.info("%s: removing %s left on %s by an earlier hafm", config.name, address, info.name)
+                        await self.netlink.remove_vip(vip, info.index)
+                    elif config.priority < 255:
+                        raise DaemonError(
+                            f"{config.name}: {vip.address.ip} is already configured on {info.name} and was not "
+                            "added by hafm (remove it, or give this node priority 255 as its address owner)"
+                        )
+
+    def _open_sockets(self) -> None:
+        loop = asyncio.get_running_loop()
+        for config in self.config.instances.values():
+            key = (config.interface, config.family)
+            if key in self.sockets:
+                continue
+            try:
+                index = self.infos[config.interface].index
+                sock = VrrpSocket(interface=config.interface, index=index, family=config.family)
+            except PermissionError:
+                raise DaemonError(
+                    "cannot open a raw VRRP socket: permission denied (run hafm as root or with CAP_NET_RAW)"
+                ) from None
+            except OSError as exc:
+                if exc.errno == errno.EPERM:
+                    raise DaemonError("cannot open a raw VRRP socket: operation not permitted (needs root)") from None
+                raise DaemonError(f"cannot open a raw VRRP socket on {config.interface}: {exc.strerror}") from None
+            self.sockets[key] = sock
+            loop.add_reader(sock.fileno(), self._on_readable, key)
+
+    def _add_driver(self, config: InstanceConfig, interfaces: dict[str, Interface]) -> None:
+        key = (config.interface, config.family)
+        driver = InstanceDriver(
+            VrrpInstance(config),
+            sock=self.sockets[key],
+            netlink=self.netlink,
+            interfaces=interfaces,
+            on_state=self._on_state,
+            on_drop=self._on_instance_drop,
+            on_split_brain=self._on_split_brain,
+        )
+        self.drivers[config.name] = driver
+        self.by_vrid.setdefault(key, {})[config.virtual_router_id] = driver
+
+    def _source_address(self, config: InstanceConfig) -> IPAddress:
+        if config.unicast_src_ip is not None:
+            return config.unicast_src_ip
+        primary = self.infos[config.interface].primary(config.family)
+        assert primary is not None  # checked in _resolve_interfaces
+        return primary
+
+    # -- packets ---------------------------------------------------------------
+
+    def _on_readable(self, key: SocketKey) -> None:
+        for packet in self.sockets[key].receive_all():
+            if isinstance(packet, MalformedAdvert):
+                self._count_drop(None, packet.reason, "?", packet.detail)
+            else:
+                self._route(key, packet)
+
+    def _route(self, key: SocketKey, packet: Received) -> None:
+        vrid = packet.payload[1] if len(packet.payload) > 1 else 0
+        driver = self.by_vrid.get(key, {}).get(vrid)
+        checksum_as_v2 = driver.instance.config.v3_checksum_as_v2 if driver else False
+        try:
+            advert = decode(
+                packet.payload,
+                source=packet.source,
+                destination=packet.destination,
+                ttl=packet.ttl,
+                checksum_as_v2=checksum_as_v2,
+            )
+        except MalformedAdvert as exc:
+            self._count_drop(driver.name if driver else None, exc.reason, str(packet.source), exc.detail)
+            return
+        if driver is None:
+            self._count_drop(None, DropReason.UNKNOWN_VRID, str(packet.source), f"VRID {vrid} on {key[0]}")
+            return
+        driver.feed(ev.AdvertReceived(advert=advert, source=packet.source))
+
+    def _count_drop(self, instance: str | None, reason: DropReason, peer: str, detail: str) -> None:
+        self.drops[(instance, reason)] += 1
+        first = (instance, reason, peer) not in self._logged_drops
+        if first:
+            self._logged_drops.add((instance, reason, peer))
+            # Other VRIDs on a shared segment are normal: only worth a debug line.
+            level = logging.DEBUG if reason in (DropReason.UNKNOWN_VRID, DropReason.OWN_ADVERT) else logging.WARNING
+            log.log(level, "%s: dropped advert from %s: %s (%s)", instance or "*", peer, reason.value, detail)
+        self._spawn(call_safely(self.pm, "hafm_packet_dropped", instance=instance, reason=reason, peer=peer))
+
+    # -- callbacks from drivers ------------------------------------------------
+
+    def _on_state(self, name: str, change: act.StateChanged) -> None:
+        log.info("%s: %s -> %s (%s)", name, change.old.value, change.new.value, change.reason)
+        self._spawn(
+            call_safely(
+                self.pm,
+                "hafm_state_changed",
+                instance=name,
+                old_state=change.old.value,
+                new_state=change.new.value,
+                reason=change.reason,
+                priority=change.priority,
+            )
+        )
+
+    def _on_instance_drop(self, name: str, drop: act.DropAdvert) -> None:
+        self._count_drop(name, drop.reason, str(drop.source), drop.detail)
+
+    def _on_split_brain(self, name: str, event: act.SplitBrain) -> None:
+        self.split_brains[name] += 1
+        log.warning("%s: split brain: another master %s prio %d", name, event.peer, event.peer_priority)
+        peer, priority = str(event.peer), event.peer_priority
+        self._spawn(call_safely(self.pm, "hafm_split_brain", instance=name, peer=peer, peer_priority=priority))
+
+    def _on_link(self, name: str, up: bool) -> None:
+        if name not in self.link_up or self.link_up[name] == up:
+            return
+        self.link_up[name] = up
+        log.info("%s: link %s", name, "up" if up else "down")
+        for driver in self.drivers.values():
+            config = driver.instance.config
+            if name == config.interface or name in config.track_interface:
+                driver.feed(ev.LinkChanged(interface=name, up=up))
+
+    # -- tracked checks ------------------------------------------------------------
+
+    def _start_checks(self) -> None:
+        if not self.config.checks:
+            return
+        self.checks = CheckRunner(self.config.checks, check_types(self.pm), self._on_check_change)
+        for driver in self.drivers.values():
+            self._apply_tracking(driver)
+        self.checks.start()
+
+    def _on_check_change(self, name: str, up: bool, detail: str) -> None:
+        log.info("check %s: %s (%s)", name, "up" if up else "down", detail)
+        self._spawn(call_safely(self.pm, "hafm_check_changed", check_name=name, up=up, detail=detail))
+        for driver in self.drivers.values():
+            if any(t.name == name for t in driver.instance.config.track_check):
+                self._apply_tracking(driver)
+
+    def _apply_tracking(self, driver: InstanceDriver) -> None:
+        assert self.checks is not None
+        config = driver.instance.config
+        if not config.track_check:
+            return
+        tracked: list[Tracked] = []
+        for track in config.track_check:
+            weight = track.weight if track.weight is not None else self.config.checks[track.name].weight
+            tracked.append(self.checks.tracked(track.name, weight))
+        verdict = effective_priority(config.priority, tracked)
+        old_priority = driver.instance.priority
+        if verdict.priority != old_priority and config.priority != 255:
+            log.info("%s: priority %d -> %d (%s)", config.name, old_priority, verdict.priority, verdict.explanation)
+            driver.feed(ev.PriorityChanged(priority=verdict.priority, explanation=verdict.explanation))
+            self._spawn(
+                call_safely(
+                    self.pm,
+                    "hafm_priority_changed",
+                    instance=config.name,
+                    old=old_priority,
+                    new=verdict.priority,
+                    explanation=verdict.explanation,
+                )
+            )
+        cause = self._check_fault.get(config.name)
+        if verdict.fault and cause is None:
+            cause = f"tracked check fault: {verdict.explanation}"
+            self._check_fault[config.name] = cause
+            driver.feed(ev.FaultChanged(cause=cause, active=True))
+        elif not verdict.fault and cause is not None:
+            del self._check_fault[config.name]
+            driver.feed(ev.FaultChanged(cause=cause, active=False))
