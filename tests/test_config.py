@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hafm import config_schema
 from hafm.config import format_effective, load_config
 from hafm.config_model import (
     Authentication,
@@ -801,3 +803,23 @@ def test_crashing_validator_is_one_line(tmp_path: Path) -> None:
 def test_without_validators_any_check_type_is_accepted(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1 + '[check.c]\ntype = "made-up"\nanything = [1, 2]\n')
     assert load_config(main).checks["c"].options == {"anything": [1, 2]}
+
+
+# --- documentation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "keys"),
+    [
+        ("## `[global]`", config_schema.GLOBAL_KEYS),
+        ("## `[vrrp_instance.NAME]`", config_schema.INSTANCE_KEYS),
+        ("## `[vrrp_sync_group.NAME]`", config_schema.SYNC_GROUP_KEYS),
+        ("## `[check.NAME]`", config_schema.CHECK_COMMON_KEYS),
+    ],
+)
+def test_every_key_is_documented(section: str, keys: Mapping[str, Any]) -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    body = docs.split(section, 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in body.splitlines() if line.startswith("| `")]
+    documented = {key for row in rows for key in re.findall(r"`([a-z_0-9]+)`", row.split("|")[1])}
+    assert set(keys) <= documented
