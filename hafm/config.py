@@ -251,7 +251,7 @@ class _Loader:
             )
             return False
         try:
-            problems = validator(options)
+            problems = [(str(key), str(message)) for key, message in validator(options)]
         except Exception as exc:  # a plugin's bug must still end as one line, not a traceback
             self.error(file, where, f"the {check_type!r} check validator failed: {type(exc).__name__}: {exc}")
             return False

@@ -800,6 +800,16 @@ def test_crashing_validator_is_one_line(tmp_path: Path) -> None:
     ]
 
 
+def test_validator_returning_garbage_is_one_line(tmp_path: Path) -> None:
+    def garbage(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return ["url"]  # type: ignore[list-item]
+
+    main = write(tmp_path / "hafm.toml", VI_1 + TOMCAT)
+    assert errors_of(main, check_validators={"http": garbage}) == [
+        f"{main}: check.tomcat: the 'http' check validator failed: ValueError: too many values to unpack (expected 2)"
+    ]
+
+
 def test_without_validators_any_check_type_is_accepted(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1 + '[check.c]\ntype = "made-up"\nanything = [1, 2]\n')
     assert load_config(main).checks["c"].options == {"anything": [1, 2]}
