@@ -39,7 +39,7 @@ _EMAIL = "hafm sends no e-mail; use a notify command"
 _SNMP = "hafm has no SNMP/D-Bus agent; use the control socket or metrics"
 _TUNING = "kernel/socket tuning that hafm does not expose"
 _FIREWALL = "hafm does not manage firewall rules"
-_TRACK_FILE = "hafm has no file tracker; use a script check that reads the file"
+_GROUP_TRACK = "sync groups cannot track; add it to each member instance"
 _TRACK_PROCESS = "hafm has no process tracker; use a script check such as `pidof NAME`"
 _BFD = "hafm has no BFD support"
 
@@ -51,8 +51,6 @@ TOP_LEVEL_UNSUPPORTED: dict[str, str] = {
     "static_routes": "hafm does not manage routes; configure static ones with the OS",
     "static_rules": "hafm does not manage routing rules; configure static ones with the OS",
     "track_group": "static track groups are not supported",
-    "vrrp_track_file": _TRACK_FILE,
-    "track_file": _TRACK_FILE,
     "vrrp_track_process": _TRACK_PROCESS,
     "garp_group": "per-interface gratuitous ARP pacing is not supported",
     "linkbeat_interfaces": "hafm always uses netlink for link state",
@@ -157,6 +155,7 @@ INSTANCE_HANDLED = (
     "unicast_peer",
     "track_interface",
     "track_script",
+    "track_file",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -177,7 +176,6 @@ INSTANCE_UNSUPPORTED: dict[str, str] = {
     "use_ipvlan": _NO_VMAC,
     "native_ipv6": "ignored: the address family comes from the virtual addresses",
     "dont_track_primary": "hafm always tracks the instance interface",
-    "track_file": _TRACK_FILE,
     "track_process": _TRACK_PROCESS,
     "track_bfd": _BFD,
     "track_src_ip": "not supported",
@@ -217,11 +215,18 @@ INSTANCE_UNSUPPORTED: dict[str, str] = {
 SCRIPT_HANDLED = ("script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail")
 SCRIPT_UNSUPPORTED: dict[str, str] = {}
 
+# vrrp_track_file / track_file NAME { ... } becomes a `file` check.
+FILE_BLOCKS = ("vrrp_track_file", "track_file")
+FILE_HANDLED = ("file", "weight")
+FILE_UNSUPPORTED: dict[str, str] = {
+    "init_file": "hafm does not create the tracked file; create it before starting hafm",
+}
+
 SYNC_GROUP_HANDLED = ("group", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
 SYNC_GROUP_UNSUPPORTED: dict[str, str] = {
-    "track_interface": "sync groups cannot track; add track_interface to each member instance",
-    "track_script": "sync groups cannot track; add track_script to each member instance",
-    "track_file": _TRACK_FILE,
+    "track_interface": _GROUP_TRACK,
+    "track_script": _GROUP_TRACK,
+    "track_file": _GROUP_TRACK,
     "track_process": _TRACK_PROCESS,
     "track_bfd": _BFD,
     "smtp_alert": _EMAIL,
@@ -307,6 +312,7 @@ class _Converter:
         self.sync_groups: dict[str, Table] = {}
         self.checks: dict[str, Table] = {}
         self.check_nodes: dict[str, Node] = {}
+        self.check_kinds: dict[str, str] = {}  # check name -> the keepalived block it came from
         # global_defs values that are per-instance or per-check defaults in hafm
         self.default_version: int | None = None
         self.script_user: str | None = None
@@ -385,8 +391,10 @@ class _Converter:
         for node in nodes:
             if node.keyword == "vrrp_script":
                 self.vrrp_script(node)
+            elif node.keyword in FILE_BLOCKS:
+                self.track_file_block(node)
         for node in nodes:
-            if node.keyword in ("global_defs", "vrrp_script"):
+            if node.keyword in ("global_defs", "vrrp_script", *FILE_BLOCKS):
                 continue
             if node.keyword == "vrrp_instance":
                 self.vrrp_instance(node)
@@ -454,12 +462,46 @@ class _Converter:
                 self.warn(node, keyword, GLOBAL_UNSUPPORTED.get(keyword, _GLOBAL_OTHER))
 
     # -- vrrp_script ----------------------------------------------------------
+    def claim_check_name(self, node: Node, name: str) -> bool:
+        """Record a check name; keepalived has separate namespaces, hafm's [check] tables have one."""
+        first = self.check_nodes.get(name)
+        if first is None:
+            self.check_nodes[name] = node
+            self.check_kinds[name] = node.keyword
+            return True
+        if first.keyword == node.keyword or {first.keyword, node.keyword} <= set(FILE_BLOCKS):
+            raise self.error(node, f"{node.keyword} {name}: defined twice (first at {first.where})")
+        self.warn(node, f"{node.keyword} {name}", f"hafm checks share one namespace with {first.keyword} {name}")
+        return False
+
+    def track_file_block(self, node: Node) -> None:
+        name, children = self.named_block(node)
+        if not self.claim_check_name(node, name):
+            return
+        check: Table = {"type": "file"}
+        for child in children:
+            keyword = child.keyword
+            if keyword == "file":
+                check["path"] = self.one_arg(child)
+            elif keyword == "weight":
+                if child.children is not None or not 1 <= len(child.args) <= 2:
+                    raise self.error(child, "weight: expects N [reverse]")
+                check["weight"] = self.integer(child, -254, 254, child.args[0])
+                if len(child.args) == 2:
+                    self.warn(child, f"weight {child.args[1]}", "reversed weights are not supported")
+            else:
+                self.warn(child, keyword, FILE_UNSUPPORTED.get(keyword, f"unknown {node.keyword} keyword"))
+        if "path" not in check:
+            self.warn(node, f"{node.keyword} {name}", "it has no `file`, so keepalived ignores it too")
+            return
+        # keepalived's default track_file weight is 1, hafm's check weight is 0.
+        check.setdefault("weight", 1)
+        self.checks[name] = check
+
     def vrrp_script(self, node: Node) -> None:
         name, children = self.named_block(node)
-        if name in self.check_nodes:
-            first = self.check_nodes[name]
-            raise self.error(node, f"vrrp_script {name}: defined twice (first at {first.where})")
-        self.check_nodes[name] = node
+        if not self.claim_check_name(node, name):
+            return
         check: Table = {"type": "script"}
         init_fail = False
         for child in children:
@@ -639,10 +681,10 @@ class _Converter:
                         )
                     else:
                         tracked.append(entry.keyword)
-            elif keyword == "track_script":
+            elif keyword in ("track_script", "track_file"):
                 tracked = table.setdefault("track_check", [])
                 for entry in self.block(child):
-                    item = self.track_script(entry)
+                    item = self.tracked_check(entry, keyword)
                     if item is not None:
                         tracked.append(item)
             elif keyword in _NOTIFY_KEYS:
@@ -688,7 +730,10 @@ class _Converter:
         table["version"] = effective
         if advert_node is not None:
             table["advert_int"] = self.advert_int(advert_node, table["advert_int"], effective)
-        self.instances[name] = {key: table[key] for key in _INSTANCE_KEY_ORDER if key in table}
+        # An all-unsupported list (say, only weighted track_interface lines) is left out, not written as [].
+        self.instances[name] = {
+            key: table[key] for key in _INSTANCE_KEY_ORDER if table.get(key, None) not in (None, [])
+        }
 
     def advert_int(self, node: Node, advert: float, version: int) -> int | float:
         """Adjust advert_int to what the packet can carry, exactly as keepalived does."""
@@ -782,21 +827,27 @@ class _Converter:
         else:
             self.warn(entry, f"{entry.keyword} {option} {value}", "hafm does not set broadcast addresses")
 
-    def track_script(self, entry: Node) -> str | Table | None:
+    def tracked_check(self, entry: Node, keyword: str) -> str | Table | None:
+        """One line of track_script/track_file: ``NAME [weight N [reverse]]``."""
         name = entry.keyword
+        block = "vrrp_script" if keyword == "track_script" else "track_file"
         if entry.children is not None:
-            raise self.error(entry, f"track_script {name}: does not take a {{ }} block")
+            raise self.error(entry, f"{keyword} {name}: does not take a {{ }} block")
+        kind = self.check_kinds.get(name, "")
+        if kind.removeprefix("vrrp_") != block.removeprefix("vrrp_"):
+            self.warn(entry, f"{keyword} {name}", f"no {block} of that name")
+            return None
         if name not in self.checks:
-            why = "no vrrp_script of that name" if name not in self.check_nodes else "its vrrp_script was not converted"
-            self.warn(entry, f"track_script {name}", why)
+            self.warn(entry, f"{keyword} {name}", f"its {block} was not converted")
             return None
         if not entry.args:
             return name
         if entry.args[0] != "weight" or len(entry.args) not in (2, 3):
-            raise self.error(entry, f"track_script {name}: expects NAME [weight N [reverse]]")
-        weight = self.integer(entry, -253, 253, entry.args[1])
+            raise self.error(entry, f"{keyword} {name}: expects NAME [weight N [reverse]]")
+        limit = 253 if keyword == "track_script" else 254
+        weight = self.integer(entry, -limit, limit, entry.args[1])
         if len(entry.args) == 3 and entry.args[2] not in ("noreverse", "no_reverse"):
-            self.warn(entry, f"track_script {name} {entry.args[2]}", "reversed weights are not supported")
+            self.warn(entry, f"{keyword} {name} {entry.args[2]}", "reversed weights are not supported")
         return {"name": name, "weight": weight}
 
 

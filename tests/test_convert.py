@@ -28,6 +28,7 @@ GOOD_FILES = [
     "notify.conf",
     "include_main.conf",
     "lvs.conf",
+    "track_file.conf",
 ]
 
 
@@ -119,6 +120,29 @@ def test_vrrp_script_and_track_script() -> None:
     }
     assert [n.split(": ")[1] for n in notes] == ["script_user", "enable_script_security"]
     assert notes[1].startswith("scripts.conf:5: enable_script_security: note: ")
+
+
+def test_track_file_becomes_a_file_check() -> None:
+    document, warnings, _ = convert_file("track_file.conf")
+    assert document["check"] == {
+        "maintenance": {"type": "file", "path": "/run/keepalived/maintenance", "weight": -50},
+        # keepalived's default track_file weight is 1
+        "ext_weight": {"type": "file", "path": "/run/keepalived/weight", "weight": 1},
+    }
+    assert document["vrrp_instance"]["VI_1"]["track_check"] == ["maintenance", {"name": "ext_weight", "weight": 10}]
+    assert warnings == [
+        f"track_file.conf:7: init_file: not converted ({convert.FILE_UNSUPPORTED['init_file']})",
+    ]
+
+
+def test_track_script_cannot_name_a_track_file() -> None:
+    text = (DATA / "track_file.conf").read_text().replace("    track_file {", "    track_script {")
+    result = convert_text(text)
+    # nothing was tracked, so no empty list is written
+    assert "track_check" not in tomllib.loads(result.toml)["vrrp_instance"]["VI_1"]
+    assert (
+        "keepalived.conf:18: track_script maintenance: not converted (no vrrp_script of that name)" in result.warnings
+    )
 
 
 def test_sync_group() -> None:
@@ -227,10 +251,10 @@ def test_include_of_unreadable_file_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_warning_in_included_file_names_that_file(tmp_path: Path) -> None:
-    (tmp_path / "extra.conf").write_text("\nvrrp_track_file f1 {\n file /tmp/x\n}\n")
+    (tmp_path / "extra.conf").write_text("\nstatic_routes {\n 10.9.0.0/16 dev eth1\n}\n")
     result = convert_text("include extra.conf\n", base_dir=tmp_path)
-    why = convert.TOP_LEVEL_UNSUPPORTED["vrrp_track_file"]
-    assert result.warnings == [f"{tmp_path / 'extra.conf'}:2: vrrp_track_file f1: not converted ({why})"]
+    why = convert.TOP_LEVEL_UNSUPPORTED["static_routes"]
+    assert result.warnings == [f"{tmp_path / 'extra.conf'}:2: static_routes: not converted ({why})"]
 
 
 def test_virtual_server_is_a_warning_with_its_line(tmp_path: Path) -> None:
@@ -450,7 +474,8 @@ def _doc_sections() -> dict[str, set[str]]:
         ("vrrp_instance", [*convert.INSTANCE_HANDLED, *convert.INSTANCE_UNSUPPORTED]),
         ("vrrp_script", [*convert.SCRIPT_HANDLED, *convert.SCRIPT_UNSUPPORTED]),
         ("vrrp_sync_group", [*convert.SYNC_GROUP_HANDLED, *convert.SYNC_GROUP_UNSUPPORTED]),
-        ("Top-level blocks", [*convert.TOP_LEVEL_UNSUPPORTED, "global_defs", "vrrp_instance"]),
+        ("vrrp_track_file / track_file", [*convert.FILE_HANDLED, *convert.FILE_UNSUPPORTED]),
+        ("Top-level blocks", [*convert.TOP_LEVEL_UNSUPPORTED, *convert.FILE_BLOCKS, "global_defs", "vrrp_instance"]),
     ],
 )
 def test_migration_guide_lists_every_keyword(section: str, keywords: list[str]) -> None:
