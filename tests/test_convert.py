@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hafm import convert
 from hafm.config import load_config
@@ -488,3 +490,50 @@ def test_migration_guide_example_is_the_real_output() -> None:
     text = DOCS.read_text()
     expected = convert_text((DATA / "nodeA.conf").read_text(), filename="nodeA.conf").toml
     assert expected in text
+
+
+# --- robustness ----------------------------------------------------------------------------------
+
+SAMPLES = sorted(Path("/usr/share/doc/keepalived/samples").glob("keepalived.conf.*"))
+
+
+@pytest.mark.skipif(not SAMPLES, reason="keepalived's sample configurations are not installed")
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_keepalived_samples_convert_without_error(sample: Path) -> None:
+    err = io.StringIO()
+    out = io.StringIO()
+    status = run(sample, None, out=out, err=err)
+    assert status in (0, 2), err.getvalue()
+    tomllib.loads(out.getvalue())
+    # every message is one FILE:LINE: line
+    assert all(re.match(r"^/\S+:\d+: ", line) for line in err.getvalue().splitlines())
+
+
+_ALPHABET = "{}\"'#!\\ \n" + "abcdeilnprstuv_0123456789./:"
+
+
+@given(st.text(alphabet=_ALPHABET, max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_input_gives_toml_or_one_line_errors(text: str) -> None:
+    try:
+        result = convert_text(text)
+    except ConfigError as exc:
+        assert exc.messages
+        assert all("\n" not in m and m.startswith("keepalived.conf:") for m in exc.messages)
+    else:
+        tomllib.loads(result.toml)
+
+
+@given(st.sampled_from(GOOD_FILES), st.data())
+@settings(max_examples=300, deadline=None)
+def test_damaged_real_configs_give_toml_or_one_line_errors(name: str, data: st.DataObject) -> None:
+    text = (DATA / name).read_text()
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, min(len(text), start + 40)))
+    insert = data.draw(st.text(alphabet=_ALPHABET, max_size=5))
+    try:
+        result = convert_text(text[:start] + insert + text[end:], base_dir=DATA)
+    except ConfigError as exc:
+        assert all(re.fullmatch(r"\S+:\d+: [^\n]+", m) for m in exc.messages)
+    else:
+        tomllib.loads(result.toml)
