@@ -128,9 +128,11 @@ def _list_plugins(config_path: Path) -> int:
 def setup_logging(level: str) -> None:
     # Under systemd, journald adds its own timestamps.
     fmt = "%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(message)s"
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
     # pyroute2 logs every netlink message at debug level: far too much for ours.
-    logging.getLogger("pyroute2").setLevel(max(logging.WARNING, logging.getLogger().level))
+    handler.addFilter(lambda record: record.levelno >= logging.WARNING or not record.name.startswith("pyroute2"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def _run_daemon(config_path: Path, log_level: str | None) -> int:

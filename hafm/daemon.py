@@ -67,14 +67,6 @@ class Daemon:
         except BaseException:
             self._close()
             raise
-        log.info(
-            "hafm %s started: %s",
-            __version__,
-            ", ".join(
-                f"{i.name} ({i.interface}, VRID {i.virtual_router_id}, v{i.version}, prio {i.priority})"
-                for i in self.config.instances.values()
-            ),
-        )
         await self._stop.wait()
         await self._shutdown()
         return 0
@@ -105,6 +97,14 @@ class Daemon:
         self._spawn(watch_links(self._on_link, self._stop))
         self._start_checks()
         self._spawn(call_safely(self.pm, "hafm_startup", config=self.config))
+        log.info(
+            "hafm %s started: %s",
+            __version__,
+            ", ".join(
+                f"{i.name} ({i.interface}, VRID {i.virtual_router_id}, v{i.version}, prio {i.priority})"
+                for i in self.config.instances.values()
+            ),
+        )
         for driver in self.drivers.values():
             config = driver.instance.config
             for name in (config.interface, *config.track_interface):

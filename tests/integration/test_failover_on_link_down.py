@@ -1,0 +1,40 @@
+"""Pulling the master's cable: Fault on the master, takeover after Master_Down_Interval."""
+
+import time
+from pathlib import Path
+
+from hafm.lab import Lab, wait_until
+
+from .daemons import instance_toml, start_nodes, vip_holders
+
+MASTER_DOWN_B = 3 * 1 + (256 - 90) / 256
+MARGIN = 0.3
+
+
+def test_link_down_backup_takes_over_then_master_preempts(lab: Lab, tmp_path: Path) -> None:
+    nodes = start_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
+            "b": ("198.51.100.2/24", instance_toml(priority=90)),
+        },
+    )
+    a, b = nodes["a"], nodes["b"]
+    assert a.wait_state("MASTER") and b.wait_state("BACKUP")
+    time.sleep(1.2)  # let B hear a fresh advert so its timer is armed from a known point
+
+    cut = time.monotonic()
+    lab.link_down(a.host)
+    assert b.wait_state("MASTER", timeout=MASTER_DOWN_B + 2), b.log
+    took = time.monotonic() - cut
+    assert took <= MASTER_DOWN_B + MARGIN, f"B took over after {took:.2f} s"
+    assert a.wait_state("FAULT"), a.log
+    assert "VI_1: MASTER -> FAULT (interface eth0 down)" in a.current_log()
+    assert wait_until(lambda: vip_holders(nodes) == ["b"], timeout=2)
+
+    lab.link_up(a.host)
+    assert a.wait_state("MASTER", timeout=8), a.log
+    assert "FAULT -> BACKUP (interface eth0 up)" in a.current_log()
+    assert b.wait_state("BACKUP"), b.log
+    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)

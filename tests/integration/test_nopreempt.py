@@ -1,0 +1,25 @@
+from pathlib import Path
+
+from hafm.lab import Lab, wait_until
+
+from .daemons import instance_toml, start_nodes, vip_holders
+
+
+def test_nopreempt_node_does_not_take_the_vip_back(lab: Lab, tmp_path: Path) -> None:
+    nodes = start_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": ("198.51.100.1/24", instance_toml(priority=100, extra="nopreempt = true")),
+            "b": ("198.51.100.2/24", instance_toml(priority=90)),
+        },
+    )
+    a, b = nodes["a"], nodes["b"]
+    assert a.wait_state("MASTER"), a.log
+    assert a.stop() == 0
+    assert b.wait_state("MASTER"), b.log
+    a.start()
+    assert a.wait_state("BACKUP"), a.log
+    # Well past A's Master_Down_Interval: with preemption A would have taken over by now.
+    assert not wait_until(lambda: a.state() == "MASTER", timeout=5)
+    assert vip_holders(nodes) == ["b"]
