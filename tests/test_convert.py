@@ -17,6 +17,7 @@ from hafm.config import load_config
 from hafm.convert import convert_text, run
 from hafm.errors import ConfigError
 from hafm.keepalived_parser import ParseError, parse_text, tokenize_line
+from hafm.plugin_manager import check_types, make_plugin_manager
 
 DATA = Path(__file__).parent / "data" / "keepalived"
 DOCS = Path(__file__).parent.parent / "docs" / "migrating-from-keepalived.md"
@@ -423,6 +424,21 @@ def test_loader_sees_the_converted_values(tmp_path: Path) -> None:
         "user": "tomcat",
     }
     assert config.checks["chk_tomcat"].init_state == "up"
+
+
+def test_converted_checks_pass_the_plugin_validators(tmp_path: Path) -> None:
+    """The `file` and `script` check types accept what the converter writes (root always exists)."""
+    types = check_types(make_plugin_manager(load_entry_points=False))
+    validators = {name: check_type.validate for name, check_type in types.items()}
+    text = (DATA / "track_file.conf").read_text() + '\nvrrp_script chk {\n script "/bin/true x"\n user root\n}\n'
+    target = tmp_path / "hafm.toml"
+    target.write_text(convert_text(text).toml)
+    config = load_config(target, check_validators=validators)
+    assert {name: check.type for name, check in config.checks.items()} == {
+        "maintenance": "file",
+        "ext_weight": "file",
+        "chk": "script",
+    }
 
 
 # --- the tokenizer and parser ------------------------------------------------------------------
