@@ -1,0 +1,387 @@
+"""The built-in check types, probed against real servers, processes and files on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hafm_plugins import check_ping
+
+from hafm.config_model import CheckConfig
+from hafm.hooks import CheckType, ProbeResult
+from hafm.plugin_manager import check_types, make_plugin_manager
+from hafm.tracking import run_probe
+
+TYPES = check_types(make_plugin_manager(load_entry_points=False))
+
+
+def probe_once(check_type: str, options: Mapping[str, Any], timeout: float = 2.0) -> ProbeResult:
+    """Validate ``options``, build the probe and run it once under ``timeout`` like the runner does."""
+    kind: CheckType = TYPES[check_type]
+    assert kind.validate(options) == []
+    check = CheckConfig(name="t", type=check_type, timeout=timeout, options=dict(options))
+    return asyncio.run(run_probe(kind.create(check), timeout=timeout, plugin=kind.plugin))
+
+
+# -- http -------------------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive capable: proves the probe does not reuse connections
+    connections: list[str] = []
+    seen_headers: list[dict[str, str]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        Handler.connections.append(self.client_address[0])
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        Handler.seen_headers.append(dict(self.headers))
+        status, body = {
+            "/ok": (200, b"hello tomcat world"),
+            "/created": (201, b"made"),
+            "/error": (500, b"oops"),
+        }.get(self.path, (404, b"nope"))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    Handler.connections = []
+    Handler.seen_headers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hung_server() -> Iterator[str]:
+    """Accepts connections (the kernel completes the handshake) and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_http_ok_and_body(http_server: str) -> None:
+    result = probe_once("http", {"url": f"{http_server}/ok", "expect_body": "tomcat"})
+    assert result == ProbeResult(ok=True, detail="HTTP 200")
+
+
+def test_http_500_is_down(http_server: str) -> None:
+    assert probe_once("http", {"url": f"{http_server}/error"}) == ProbeResult(ok=False, detail="HTTP 500")
+
+
+def test_http_wrong_body_is_down(http_server: str) -> None:
+    result = probe_once("http", {"url": f"{http_server}/ok", "expect_body": "this is the test page"})
+    assert result == ProbeResult(ok=False, detail="HTTP 200, body lacks 'this is the test page'")
+    regex = probe_once("http", {"url": f"{http_server}/ok", "expect_regex": r"hello \w+ world"})
+    assert regex.ok
+    assert not probe_once("http", {"url": f"{http_server}/ok", "expect_regex": r"^tomcat"}).ok
+
+
+@pytest.mark.parametrize(
+    ("path", "expect_status", "ok"),
+    [
+        ("/created", 200, False),
+        ("/created", 201, True),
+        ("/created", [200, 201], True),
+        ("/created", "200-299", True),
+        ("/error", "200-299", False),
+        ("/error", "500", True),
+        ("/missing", "200-399", False),
+    ],
+)
+def test_http_expect_status(http_server: str, path: str, expect_status: Any, ok: bool) -> None:
+    assert probe_once("http", {"url": f"{http_server}{path}", "expect_status": expect_status}).ok is ok
+
+
+def test_http_hung_server_times_out(hung_server: str) -> None:
+    started = time.monotonic()
+    result = probe_once("http", {"url": f"{hung_server}/"}, timeout=0.5)
+    assert result.ok is False
+    assert "timeout" in result.detail.lower()
+    assert time.monotonic() - started < 2
+
+
+def test_http_every_probe_opens_a_new_connection(http_server: str) -> None:
+    check = CheckConfig(name="t", type="http", options={"url": f"{http_server}/ok"})
+    probe = TYPES["http"].create(check)
+
+    async def three() -> list[ProbeResult]:
+        return [await probe() for _ in range(3)]
+
+    assert all(r.ok for r in asyncio.run(three()))
+    # A kept-alive socket would show up as fewer connections than requests.
+    assert len(Handler.connections) == 3
+    assert all(h.get("Connection") == "close" for h in Handler.seen_headers)
+
+
+def test_http_headers_and_source_address(http_server: str) -> None:
+    options = {"url": f"{http_server}/ok", "headers": {"Host": "tomcat.test"}, "source_address": "127.0.0.2"}
+    assert probe_once("http", options).ok
+    assert Handler.seen_headers[-1]["Host"] == "tomcat.test"
+    assert Handler.connections[-1] == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        ({}, [("url", "required key is missing")]),
+        (
+            {"url": "http://x/", "methd": "GET"},
+            [("methd", "unknown key (did you mean method?)")],
+        ),
+        ({"url": "ftp://x/"}, [("url", "'ftp://x/' is not an http:// or https:// URL")]),
+        ({"url": "http://x/", "method": "FETCH"}, [("method", "'FETCH' is not one of GET, HEAD, POST, PUT, OPTIONS")]),
+        (
+            {"url": "http://x/", "expect_status": "2xx"},
+            [("expect_status", "'2xx' is not a status code or a range like \"200-299\"")],
+        ),
+        ({"url": "http://x/", "expect_status": 700}, [("expect_status", "700 is not an HTTP status code (100..599)")]),
+        (
+            {"url": "http://x/", "expect_regex": "("},
+            [("expect_regex", "not a valid regular expression: missing ), unterminated subpattern at position 0")],
+        ),
+        ({"url": "http://x/", "headers": {"X": 1}}, [("headers", "must be a table of strings")]),
+        ({"url": "http://x/", "verify_tls": "no"}, [("verify_tls", "must be true or false")]),
+    ],
+)
+def test_http_validation(options: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    assert TYPES["http"].validate(options) == problems
+
+
+# -- tcp --------------------------------------------------------------------------------------
+
+
+def test_tcp_open_and_closed_port() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        assert probe_once("tcp", {"host": "127.0.0.1", "port": port}) == ProbeResult(
+            ok=True, detail=f"connected to 127.0.0.1:{port}"
+        )
+    # The listener is closed now: nothing listens on that port.
+    result = probe_once("tcp", {"host": "127.0.0.1", "port": port})
+    assert result == ProbeResult(ok=False, detail=f"connect to 127.0.0.1:{port} failed: Connection refused")
+
+
+def test_tcp_validation() -> None:
+    assert TYPES["tcp"].validate({"host": "127.0.0.1"}) == [("port", "required key is missing")]
+    assert TYPES["tcp"].validate({"host": "h", "port": 70000}) == [("port", "70000 is not a port number 1..65535")]
+    assert TYPES["tcp"].validate({"hots": "h", "port": 80}) == [
+        ("host", "required key is missing"),
+        ("hots", "unknown key (did you mean host?)"),
+    ]
+
+
+# -- script -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("true", ProbeResult(ok=True, detail="exit 0")),
+        (
+            "sh -c 'echo starting; echo tomcat is down >&2; exit 3'",
+            ProbeResult(ok=False, detail="exit 3: tomcat is down"),
+        ),
+        (["sh", "-c", "test \"$1\" = 'two words'", "sh", "two words"], ProbeResult(ok=True, detail="exit 0")),
+        # no shell: the metacharacters reach echo as plain arguments
+        ("echo a; false", ProbeResult(ok=True, detail="exit 0: a; false")),
+        (
+            "/nonexistent/check",
+            ProbeResult(ok=False, detail="cannot run /nonexistent/check: No such file or directory"),
+        ),
+        ("sh -c 'kill -TERM $$'", ProbeResult(ok=False, detail="killed by signal 15")),
+    ],
+)
+def test_script_exit_status(script: str | list[str], expected: ProbeResult) -> None:
+    assert probe_once("script", {"script": script}) == expected
+
+
+def test_script_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAFM_SECRET", "leak")
+    result = probe_once("script", {"script": ["sh", "-c", 'echo "$PATH:${HAFM_SECRET:-clean}"']})
+    assert result.detail == "exit 0: /usr/sbin:/usr/bin:/sbin:/bin:clean"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="running as another user needs root")
+def test_script_runs_as_user() -> None:
+    assert probe_once("script", {"script": "id -un", "user": "nobody"}).detail == "exit 0: nobody"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie is dead, it only waits for its parent to reap it
+
+
+def test_script_timeout_kills_the_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    script = ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"]
+    started = time.monotonic()
+    result = probe_once("script", {"script": script}, timeout=0.5)
+    assert result == ProbeResult(ok=False, detail="timeout after 0.5 s")
+    assert time.monotonic() - started < 3
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 2
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(child), "the script's background child survived the timeout"
+
+
+def test_script_validation() -> None:
+    validate = TYPES["script"].validate
+    assert validate({}) == [("script", "required key is missing")]
+    assert validate({"script": ""}) == [("script", "is empty")]
+    assert validate({"script": "echo 'unterminated"}) == [
+        ("script", "cannot be split into words: No closing quotation")
+    ]
+    assert validate({"script": ["ok", 3]}) == [("script", "must be a string or a list of strings")]
+    assert validate({"script": "true", "user": "hafm-no-such-user"}) == [("user", "no such user 'hafm-no-such-user'")]
+    assert validate({"script": "true", "usr": "root"}) == [("usr", "unknown key (did you mean user?)")]
+
+
+# -- file -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("0\n", ProbeResult(ok=True, detail="value 0", delta=0)),
+        ("  15 \n", ProbeResult(ok=True, detail="value 15", delta=15)),
+        ("-300\n", ProbeResult(ok=True, detail="value -300", delta=-300)),
+        ("banana\n", None),
+        ("", None),
+    ],
+)
+def test_file_values(tmp_path: Path, content: str, expected: ProbeResult | None) -> None:
+    path = tmp_path / "track"
+    path.write_text(content)
+    result = probe_once("file", {"path": str(path)})
+    if expected is None:
+        assert result.ok is False and result.delta is None
+        assert "is not an integer" in result.detail
+    else:
+        assert result == expected
+
+
+def test_file_missing_is_down(tmp_path: Path) -> None:
+    path = tmp_path / "absent"
+    assert probe_once("file", {"path": str(path)}) == ProbeResult(
+        ok=False, detail=f"cannot read {path}: No such file or directory"
+    )
+
+
+def test_file_fifo_does_not_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = probe_once("file", {"path": str(fifo)}, timeout=1)
+    assert result.ok is False and "timeout" not in result.detail
+
+
+def test_file_validation() -> None:
+    assert TYPES["file"].validate({"path": "relative/file"}) == [("path", "'relative/file' is not an absolute path")]
+    assert TYPES["file"].validate({"file": "/x"}) == [
+        ("path", "required key is missing"),
+        ("file", "unknown key (known keys: path)"),
+    ]
+
+
+# -- ping -------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="raw ICMP socket needs root (or a ping_group_range)")
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_ping_loopback(host: str) -> None:
+    result = probe_once("ping", {"host": host})
+    assert result.ok, result.detail
+    assert result.detail.startswith(f"reply from {host} in ")
+
+
+def test_ping_packet_helpers() -> None:
+    # RFC 1071's example words sum to 0xddf2 before complementing.
+    assert check_ping.checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0xFFFF - 0xDDF2
+    request = check_ping.echo_request(socket.AF_INET, 0x1234, 7, b"abc")
+    assert check_ping.checksum(request) == 0  # a packet with its checksum sums to zero
+    reply = bytes([0]) + request[1:]
+    assert check_ping.parse_reply(socket.AF_INET, reply, raw=False) == (0x1234, 7, b"abc")
+    # our own request looping back on a raw socket is not a reply
+    assert check_ping.parse_reply(socket.AF_INET, request, raw=False) is None
+    ip_header = bytes([0x45]) + bytes(19)
+    assert check_ping.parse_reply(socket.AF_INET, ip_header + reply, raw=True) == (0x1234, 7, b"abc")
+    v6_reply = bytes([129]) + check_ping.echo_request(socket.AF_INET6, 1, 2, b"x")[1:]
+    assert check_ping.parse_reply(socket.AF_INET6, v6_reply, raw=True) == (1, 2, b"x")
+
+
+UNPRIVILEGED_PING = """
+import asyncio, socket, sys
+from hafm_plugins import check_ping
+sock, raw = check_ping.open_icmp_socket(socket.AF_INET)
+sock.close()
+assert not raw, "expected the unprivileged datagram socket"
+result = asyncio.run(asyncio.wait_for(check_ping.ping_once(sys.argv[1]), 2))
+print(result.ok, result.detail)
+"""
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare")
+def test_ping_unprivileged_datagram_socket_in_a_netns() -> None:
+    """In a fresh network namespace (its own loopback and ping_group_range) use the SOCK_DGRAM path."""
+    command = (
+        "ip link set lo up && sysctl -qw net.ipv4.ping_group_range='0 2147483647' && "
+        f'exec {sys.executable} -c "$0" 127.0.0.1'
+    )
+    done = subprocess.run(
+        ["unshare", "--net", "sh", "-c", command, UNPRIVILEGED_PING],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("True reply from 127.0.0.1 in ")
+
+
+def test_ping_validation() -> None:
+    assert TYPES["ping"].validate({}) == [("host", "required key is missing")]
+    assert TYPES["ping"].validate({"host": ""}) == [("host", "must be an IP address or host name")]
