@@ -14,6 +14,7 @@ import pytest
 from hafm.config import load_config
 from hafm.config_model import CheckConfig
 from hafm.errors import ConfigError
+from hafm.hooks import Probe, ProbeResult
 from hafm.plugin_manager import (
     DEFAULT_PLUGINS,
     PluginError,
@@ -27,6 +28,13 @@ REPO = Path(__file__).resolve().parent.parent
 DROPIN = REPO / "tests" / "data" / "plugins" / "dropin_check.py"
 EXAMPLE_PLUGIN = REPO / "contrib" / "example_plugin"
 BUILTIN_TYPES = {"file", "http", "ping", "script", "tcp"}
+
+
+def run_once(probe: Probe) -> ProbeResult:
+    async def call() -> ProbeResult:
+        return await probe()
+
+    return asyncio.run(call())
 
 
 def write_plugin(directory: Path, name: str, source: str, mode: int = 0o644) -> Path:
@@ -62,10 +70,10 @@ def test_dropin_adds_a_check_type(tmp_path: Path) -> None:
         ("min_free", "unknown key (did you mean min_free_mb?)"),
     ]
     probe = disk_free.create(CheckConfig(name="d", type="disk_free", options={"path": "/", "min_free_mb": 0}))
-    result = asyncio.run(probe())
+    result = run_once(probe)
     assert result.ok and result.detail.endswith("MiB free on /")
     impossible = disk_free.create(CheckConfig(name="d", type="disk_free", options={"path": "/", "min_free_mb": 2**40}))
-    assert not asyncio.run(impossible()).ok
+    assert not run_once(impossible).ok
 
 
 def test_dropins_load_in_sorted_order(tmp_path: Path) -> None:
@@ -196,9 +204,9 @@ def test_entry_point_plugin_is_loaded(installed_example_plugin: Path) -> None:
     assert process.validate({"process": "x", "min_count": 0}) == [("min_count", "0 is not a positive integer")]
     my_name = Path("/proc/self/comm").read_text().strip()
     running = process.create(CheckConfig(name="p", type="process", options={"process": my_name}))
-    assert asyncio.run(running()).ok
+    assert run_once(running).ok
     absent = process.create(CheckConfig(name="p", type="process", options={"process": "hafm-no-such-proc"}))
-    result = asyncio.run(absent())
+    result = run_once(absent)
     assert (result.ok, result.detail) == (False, "0 hafm-no-such-proc process(es) running")
 
 
