@@ -1,0 +1,38 @@
+"""SIGKILL: no priority-0 advert, the Backup waits Master_Down_Interval; the restart leaves no duplicate VIP."""
+
+import time
+from pathlib import Path
+
+from hafm.lab import Lab, wait_until
+
+from .daemons import instance_toml, start_nodes, vip_holders
+
+MASTER_DOWN_B = 3 + (256 - 90) / 256
+MARGIN = 0.3
+
+
+def test_sigkill_master(lab: Lab, tmp_path: Path) -> None:
+    nodes = start_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
+            "b": ("198.51.100.2/24", instance_toml(priority=90)),
+        },
+    )
+    a, b = nodes["a"], nodes["b"]
+    assert a.wait_state("MASTER") and b.wait_state("BACKUP")
+    start = time.monotonic()
+    a.kill()
+    assert b.wait_state("MASTER", timeout=MASTER_DOWN_B + 2), b.log
+    assert time.monotonic() - start <= MASTER_DOWN_B + MARGIN
+    # The killed daemon could not clean up: its VIP is still on A, as with keepalived.
+    assert sorted(vip_holders(nodes)) == ["a", "b"]
+
+    a.start()
+    assert "removing 198.51.100.100/24 left on eth0 by an earlier hafm" in (a.current_log() or "") or wait_until(
+        lambda: "left on eth0 by an earlier hafm" in a.current_log(), timeout=3
+    )
+    assert a.wait_state("MASTER"), a.log
+    assert b.wait_state("BACKUP"), b.log
+    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)

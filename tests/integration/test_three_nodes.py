@@ -1,0 +1,30 @@
+from pathlib import Path
+
+from hafm.lab import Lab, wait_until
+
+from .daemons import instance_toml, start_nodes, vip_holders
+
+
+def test_highest_live_node_always_wins(lab: Lab, tmp_path: Path) -> None:
+    nodes = start_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": ("198.51.100.1/24", instance_toml(priority=100)),
+            "b": ("198.51.100.2/24", instance_toml(priority=90)),
+            "c": ("198.51.100.3/24", instance_toml(priority=80)),
+        },
+    )
+    assert nodes["a"].wait_state("MASTER", timeout=10), nodes["a"].log
+    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)
+    nodes["a"].stop()
+    assert nodes["b"].wait_state("MASTER"), nodes["b"].log
+    assert wait_until(lambda: vip_holders(nodes) == ["b"], timeout=2)
+    assert nodes["c"].state() == "BACKUP"
+    nodes["b"].stop()
+    assert nodes["c"].wait_state("MASTER"), nodes["c"].log
+    assert vip_holders(nodes) == ["c"]
+    nodes["a"].start()
+    assert nodes["a"].wait_state("MASTER"), nodes["a"].log
+    assert nodes["c"].wait_state("BACKUP")
+    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)
