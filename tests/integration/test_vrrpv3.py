@@ -21,12 +21,13 @@ def master_down(priority: int, interval: float) -> float:
 
 
 def pair(lab: Lab, tmp_path: Path, *, advert_int: float, vip: str) -> tuple[HafmNode, HafmNode, dict[str, HafmNode]]:
+    v3 = dict(version=3, advert_int=advert_int, vips=(vip,))
     nodes = start_nodes(
         lab,
         tmp_path,
         {
-            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER", version=3, advert_int=advert_int, vips=(vip,))),
-            "b": ("198.51.100.2/24", instance_toml(priority=90, version=3, advert_int=advert_int, vips=(vip,))),
+            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER", **v3)),  # type: ignore[arg-type]
+            "b": ("198.51.100.2/24", instance_toml(priority=90, **v3)),  # type: ignore[arg-type]
         },
     )
     a, b = nodes["a"], nodes["b"]
