@@ -4,7 +4,8 @@ Load order (later plugins are called first by pluggy, like pytest):
 
 1. built-in plugins, the modules in :data:`DEFAULT_PLUGINS`, registered by
    name exactly as a third-party module would be;
-2. installed distributions that declare an entry point in the ``hafm`` group;
+2. installed distributions that declare an entry point in the ``hafm`` group
+   (what ``pm.load_setuptools_entrypoints("hafm")`` does, with better errors);
 3. ``*.py`` files from each plugin directory (``conf.d/`` by default), sorted
    by name.  hafm runs as root, so a drop-in that another user could have
    written is refused instead of executed.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import logging
@@ -101,14 +103,7 @@ def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: 
     for module_name in DEFAULT_PLUGINS:
         _register(pm, importlib.import_module(module_name), module_name, "builtin")
     if load_entry_points:
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"entry point plugin {exc.plugin!r}: {exc}") from None
-        for plugin, dist in pm.list_plugin_distinfo():
-            name = pm.get_name(plugin)
-            if name is not None:
-                pm.origins[name] = f"entrypoint {dist.project_name}"
+        _load_entry_points(pm)
     for directory in plugin_dirs:
         if not directory.is_dir():
             continue
@@ -116,6 +111,24 @@ def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: 
             _load_dropin(pm, path)
     _check_pending(pm)
     return pm
+
+
+def _load_entry_points(pm: HafmPluginManager) -> None:
+    """Like ``pm.load_setuptools_entrypoints("hafm")``, but a broken entry point is a one-line error
+    naming it and its distribution (pluggy's own loader lets the bare ImportError through)."""
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or pm.get_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue  # also skips a distribution seen twice on sys.path
+            origin = f"entrypoint {dist.metadata['name']}"
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"entry point {ep.name} = {ep.value} ({dist.metadata['name']}): "
+                    f"import failed: {type(exc).__name__}: {exc}"
+                ) from None
+            _register(pm, plugin, ep.name, origin)
 
 
 def _register(pm: HafmPluginManager, plugin: object, name: str, origin: str) -> None:

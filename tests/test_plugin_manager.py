@@ -210,6 +210,20 @@ def test_entry_point_plugin_is_loaded(installed_example_plugin: Path) -> None:
     assert (result.ok, result.detail) == (False, "0 hafm-no-such-proc process(es) running")
 
 
+def test_broken_entry_point_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist_info = tmp_path / "hafm_broken-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: hafm-broken\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[hafm]\nbroken = hafm_broken_missing_module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as info:
+        make_plugin_manager()
+    assert str(info.value) == (
+        "entry point broken = hafm_broken_missing_module (hafm-broken): "
+        "import failed: ModuleNotFoundError: No module named 'hafm_broken_missing_module'"
+    )
+
+
 def test_entry_points_can_be_skipped(installed_example_plugin: Path) -> None:
     pm = make_plugin_manager(load_entry_points=False)
     assert "process" not in check_types(pm)
