@@ -144,7 +144,7 @@ def test_link_down_cuts_the_host_off_and_link_up_restores_it(lab: Lab) -> None:
         assert client.http_get(TEST_URL.format(B_IP)) == page_body(B_IP)
     finally:
         lab.link_up("a")
-    assert client.http_get(TEST_URL.format(A_IP)) == page_body(A_IP)
+    assert wait_until(lambda: client.http_get(TEST_URL.format(A_IP), timeout=0.3) == page_body(A_IP), timeout=3)
 
 
 @needs_netns
@@ -158,7 +158,8 @@ def test_isolate_partitions_the_servers_but_not_the_client(lab: Lab) -> None:
         assert a.ping(CLIENT_IP)
     finally:
         lab.isolate(a, b, on=False)
-    assert a.ping(B_IP)
+    # ARP for b may have started while isolated: the kernel retries it once a second.
+    assert wait_until(lambda: a.ping(B_IP, timeout=0.3), timeout=3)
 
 
 def _vrrp_listener(host: Host) -> socket.socket:
