@@ -117,7 +117,7 @@ def make_server(port: int, address: str, hang: bool = False) -> ThreadingHTTPSer
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m hafm.testpage``."""
-    parser = argparse.ArgumentParser(prog="python -m hafm.testpage", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hafm.testpage", description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--address", help="address named in the page (default: first global IPv4)")
     parser.add_argument("--hang", action="store_true", help="accept and read requests but never answer")
