@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 from hafm import __version__
+from hafm.config import CheckValidator
 from hafm.config_model import Config, GlobalConfig
 from hafm.errors import ConfigError, HafmError
+from hafm.plugin_manager import HafmPluginManager, check_types, make_plugin_manager
 
 DEFAULT_CONFIG = Path("/etc/hafm.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -95,19 +97,15 @@ def _plugin_dirs(config_path: Path) -> list[Path]:
     return [config_path.parent / d for d in dirs]
 
 
-def _plugins(config_path: Path):  # type: ignore[no-untyped-def]  # returns HafmPluginManager; import is lazy
-    from hafm.plugin_manager import make_plugin_manager
-
+def _plugins(config_path: Path) -> HafmPluginManager:
     return make_plugin_manager(_plugin_dirs(config_path))
 
 
-def _validators(pm: object) -> dict:  # type: ignore[type-arg]
-    from hafm.plugin_manager import check_types
-
-    return {name: check_type.validate for name, check_type in check_types(pm).items()}  # type: ignore[arg-type]
+def _validators(pm: HafmPluginManager) -> dict[str, CheckValidator]:
+    return {name: check_type.validate for name, check_type in check_types(pm).items()}
 
 
-def _load(config_path: Path) -> tuple[Config, object]:
+def _load(config_path: Path) -> tuple[Config, HafmPluginManager]:
     from hafm.config import load_config
 
     pm = _plugins(config_path)
@@ -145,5 +143,5 @@ def _run_daemon(config_path: Path, log_level: str | None) -> int:
     setup_logging(log_level or config.global_.log_level)
     from hafm.daemon import Daemon
 
-    daemon = Daemon(config, pm)  # type: ignore[arg-type]
+    daemon = Daemon(config, pm)
     return asyncio.run(daemon.run())

@@ -57,6 +57,7 @@ class VrrpInstance:
         self._fault_causes: set[str] = set()
         self._next_advert: float | None = None
         self._master_resigned = False  # the Master we followed sent priority 0
+        self._preempting = False  # the last Master heard had a lower priority than ours
         self._preempt_at: float | None = None  # preempt_delay: earliest preemption
         self._resign_latched = False  # resign_below fired; not again until priority recovers
         self._auth_data = (
@@ -184,7 +185,7 @@ class VrrpInstance:
             self._remember_master(source, advert)
             return [act.SetTimer(timer=Timer.MASTER_DOWN, deadline=now + self.skew_time)]
         if not self.preempt or advert.priority >= self.priority or self._preempt_delayed(now):
-            self._master_resigned = False
+            self._master_resigned = self._preempting = False
             self._remember_master(source, advert)
             if self.config.version == 3:
                 self.master_adver_interval = advert.interval
@@ -192,6 +193,8 @@ class VrrpInstance:
                 self._preempt_at = None
             return [act.SetTimer(timer=Timer.MASTER_DOWN, deadline=now + self.master_down_interval)]
         # A lower-priority Master and we may preempt: discard, the timer keeps running.
+        self._preempting = True
+        self._remember_master(source, advert)
         return []
 
     def _preempt_delayed(self, now: float) -> bool:
@@ -229,6 +232,8 @@ class VrrpInstance:
         if timer is Timer.MASTER_DOWN and self.state is State.BACKUP:
             if self._master_resigned:
                 reason = f"master {self.last_master} resigned (priority 0 advert)"
+            elif self._preempting:
+                reason = f"preempting lower priority master {self.last_master} prio {self.last_master_priority}"
             elif self.last_master is not None:
                 reason = (
                     f"master down timer expired; last master {self.last_master} prio {self.last_master_priority}"

@@ -74,6 +74,7 @@ def test_returning_master_preempts() -> None:
     assert cluster.vip_holders() == ["A"]
     assert cluster["B"].transitions[-1][1:3] == (State.MASTER, State.BACKUP)
     assert "higher priority advert from 198.51.100.1 prio 100" in cluster["B"].transitions[-1][3]
+    assert cluster["A"].transitions[-1][3] == "preempting lower priority master 198.51.100.2 prio 90"
 
 
 def test_nopreempt_returning_node_does_not_take_the_vip_back() -> None:

@@ -4,8 +4,7 @@ import time
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-
-from .daemons import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import instance_toml, start_nodes, vip_holders
 
 MASTER_DOWN_B = 3 + (256 - 90) / 256
 MARGIN = 0.3

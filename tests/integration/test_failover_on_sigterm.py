@@ -6,8 +6,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
 from hafm.lab import Lab
-
-from .daemons import VIP4, instance_toml, start_nodes, vip_holders, wait_for_page
+from hafm.labnodes import VIP4, instance_toml, start_nodes, vip_holders, wait_for_page
 
 SKEW_B = (256 - 90) / 256
 MARGIN = 0.2

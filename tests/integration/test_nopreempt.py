@@ -1,8 +1,7 @@
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-
-from .daemons import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import instance_toml, start_nodes, vip_holders
 
 
 def test_nopreempt_node_does_not_take_the_vip_back(lab: Lab, tmp_path: Path) -> None:

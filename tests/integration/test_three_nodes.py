@@ -1,8 +1,7 @@
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-
-from .daemons import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import instance_toml, start_nodes, vip_holders
 
 
 def test_highest_live_node_always_wins(lab: Lab, tmp_path: Path) -> None:

@@ -3,8 +3,7 @@
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-
-from .daemons import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import instance_toml, start_nodes, vip_holders
 
 
 def unicast(src: str, peer: str) -> str:

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from hafm.lab import Lab, wait_until
-
-from .daemons import VIP4, VIP6, HafmNode, instance_toml, start_nodes, vip_holders
+from hafm.labnodes import VIP4, VIP6, DaemonNode, instance_toml, start_nodes, vip_holders
 
 MARGIN = 0.3
 
@@ -20,7 +19,10 @@ def master_down(priority: int, interval: float) -> float:
     return 3 * interval + skew(priority, interval)
 
 
-def pair(lab: Lab, tmp_path: Path, *, advert_int: float, vip: str) -> tuple[HafmNode, HafmNode, dict[str, HafmNode]]:
+Nodes = dict[str, DaemonNode]
+
+
+def pair(lab: Lab, tmp_path: Path, *, advert_int: float, vip: str) -> tuple[DaemonNode, DaemonNode, Nodes]:
     v3 = dict(version=3, advert_int=advert_int, vips=(vip,))
     nodes = start_nodes(
         lab,

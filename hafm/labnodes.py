@@ -1,0 +1,268 @@
+"""Real VRRP daemons (hafm, keepalived) inside :mod:`hafm.lab` hosts, and a client that watches the VIP.
+
+Shared by the integration tests, ``hafm demo`` and ``bench/failover.py`` so all
+three run the same scenario the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from hafm.lab import Host, Lab, wait_until
+
+VIP4 = "198.51.100.100"
+VIP6 = "2001:db8::100"
+TEST_PAGE = f"http://{VIP4}/test/test.html"
+HAFM = [sys.executable, "-m", "hafm"]
+
+
+def instance_toml(
+    *,
+    priority: int,
+    state: str = "BACKUP",
+    version: int = 2,
+    advert_int: float = 1,
+    vips: tuple[str, ...] = (f"{VIP4}/24",),
+    auth_pass: str | None = "1111",
+    name: str = "VI_1",
+    vrid: int = 51,
+    extra: str = "",
+) -> str:
+    """One [vrrp_instance] table; ``extra`` is appended verbatim (more keys)."""
+    lines = [
+        f"[vrrp_instance.{name}]",
+        f'state = "{state}"',
+        'interface = "eth0"',
+        f"virtual_router_id = {vrid}",
+        f"priority = {priority}",
+        f"advert_int = {advert_int}",
+        f"version = {version}",
+        "virtual_ipaddress = [" + ", ".join(f'"{v}"' for v in vips) + "]",
+        # Tests want the first burst only; the second one would be noise on the wire.
+        "garp_master_delay = 0",
+    ]
+    if auth_pass is not None and version == 2:
+        lines.append(f'authentication = {{ auth_type = "PASS", auth_pass = "{auth_pass}" }}')
+    return "\n".join(lines) + "\n" + extra + "\n"
+
+
+@dataclass
+class DaemonNode:
+    """A VRRP daemon in a lab host; its config and log live in ``workdir``."""
+
+    host: Host
+    config: str
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    suffix: ClassVar[str] = ".conf"
+    # (instance name, state) pairs in the daemon's log, in order.
+    transition_pattern: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / f"{self.host.name}{self.suffix}"
+        self.config_path.write_text(self.config)
+        self.log_path = self.workdir / f"{self.host.name}.log"
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_path, "a")  # noqa: SIM115 - handed to the child
+        log.write(f"=== start {self.starts}\n")
+        log.flush()
+        self.proc = self.host.popen(*self.argv(), stderr=log, stdout=log)
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 3.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        self.signal(signal.SIGTERM)
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait(3)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def current_log(self) -> str:
+        """The log of the latest start only."""
+        return self.log.rsplit(f"=== start {self.starts}\n", 1)[-1]
+
+    def transitions(self, instance: str = "VI_1") -> list[str]:
+        """Target states in order, e.g. ['BACKUP', 'MASTER'], for the latest start."""
+        return [state for name, state in re.findall(self.transition_pattern, self.current_log()) if name == instance]
+
+    def state(self, instance: str = "VI_1") -> str | None:
+        found = self.transitions(instance)
+        return found[-1] if found else None
+
+    def wait_state(self, state: str, timeout: float = 8.0, instance: str = "VI_1") -> bool:
+        return wait_until(lambda: self.state(instance) == state, timeout=timeout, interval=0.02)
+
+    def has_vip(self, vip: str = VIP4) -> bool:
+        return any(a.split("/")[0] == vip for a in self.host.addresses())
+
+
+@dataclass
+class HafmNode(DaemonNode):
+    suffix: ClassVar[str] = ".toml"
+    transition_pattern: ClassVar[str] = r"(\S+): \S+ -> (\S+) \("
+    log_level: str = "debug"
+
+    def __post_init__(self) -> None:
+        self.config = "[global]\ninclude = []\nplugin_dirs = []\n\n" + self.config
+        super().__post_init__()
+
+    def argv(self) -> list[str]:
+        return [*HAFM, "--config", str(self.config_path), "--log-level", self.log_level]
+
+
+@dataclass
+class KeepalivedNode(DaemonNode):
+    """keepalived (the Debian package) in the foreground, VRRP only, with its own pid files."""
+
+    transition_pattern: ClassVar[str] = r"\((\S+)\) Entering (\S+) STATE"
+
+    def argv(self) -> list[str]:
+        pids = self.workdir / self.host.name
+        return [
+            "keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp",
+            "--use-file", str(self.config_path),
+            "--pid", f"{pids}.pid", "--vrrp_pid", f"{pids}.vrrp.pid", "--checkers_pid", f"{pids}.checkers.pid",
+        ]  # fmt: skip
+
+
+def keepalived_conf(
+    *,
+    priority: int,
+    state: str = "BACKUP",
+    version: int = 2,
+    advert_int: float = 1,
+    vips: tuple[str, ...] = (f"{VIP4}/24",),
+    auth_pass: str | None = "1111",
+    name: str = "VI_1",
+    vrid: int = 51,
+    extra: str = "",
+) -> str:
+    """The keepalived twin of :func:`instance_toml`."""
+    auth = f"    authentication {{\n        auth_type PASS\n        auth_pass {auth_pass}\n    }}\n"
+    vip_lines = "".join(f"        {v}\n" for v in vips)
+    return (
+        "global_defs {\n    router_id lab\n    vrrp_garp_master_delay 0\n}\n"
+        f"vrrp_instance {name} {{\n"
+        f"    state {state}\n    interface eth0\n    virtual_router_id {vrid}\n"
+        f"    priority {priority}\n    advert_int {advert_int}\n    version {version}\n"
+        + (auth if auth_pass is not None and version == 2 else "")
+        + f"    virtual_ipaddress {{\n{vip_lines}    }}\n"
+        + extra
+        + "}\n"
+    )
+
+
+def start_nodes(
+    lab: Lab, workdir: Path, specs: dict[str, tuple[str, str]], kind: type[DaemonNode] = HafmNode
+) -> dict[str, DaemonNode]:
+    """Hosts named in ``specs`` ({name: (ipv4/prefix, config)}), each with a test page and a daemon running."""
+    nodes: dict[str, DaemonNode] = {}
+    for number, (name, (address, config)) in enumerate(specs.items(), start=1):
+        host = lab.add_host(name, address, f"2001:db8::{number}/64")
+        host.start_test_page_server()
+        nodes[name] = kind(host=host, config=config, workdir=workdir / "daemons")
+    for node in nodes.values():
+        node.start()
+    return nodes
+
+
+def vip_holders(nodes: dict[str, DaemonNode], vip: str = VIP4) -> list[str]:
+    return [name for name, node in nodes.items() if node.has_vip(vip)]
+
+
+def wait_for_page(client: Host, expected: str, timeout: float, url: str = TEST_PAGE) -> float | None:
+    """Poll the VIP every 5 ms until the page says ``expected``; seconds taken, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        body = client.http_get(url, timeout=0.2)
+        if body is not None and expected in body:
+            return time.monotonic() - start
+        time.sleep(0.005)
+    return None
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # time.monotonic()
+    server: str | None  # the address the page named, None for no answer
+
+
+class ClientPoller:
+    """A client that GETs the test page through the VIP every ``interval`` s, in a thread."""
+
+    # On a LAN an answer takes well under a millisecond; a short timeout keeps a request sent
+    # to the old Master's MAC from hiding the takeover from the measurement.
+    def __init__(self, client: Host, url: str = TEST_PAGE, interval: float = 0.005, timeout: float = 0.05) -> None:
+        self.client = client
+        self.url = url
+        self.interval = interval
+        self.timeout = timeout
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="client-poller", daemon=True)
+
+    def __enter__(self) -> ClientPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            body = self.client.http_get(self.url, timeout=self.timeout)
+            server = None
+            if body is not None:
+                found = re.search(r"from server (\S+)", body)
+                server = found.group(1) if found else "?"
+            self.samples.append(Sample(time.monotonic(), server))
+            self._stop.wait(self.interval)
+
+    @property
+    def latest(self) -> str | None:
+        return self.samples[-1].server if self.samples else None
+
+    def wait_for(self, server: str, timeout: float) -> bool:
+        return wait_until(lambda: self.latest == server, timeout=timeout, interval=0.01)
+
+    def outage(self, since: float, new_server: str) -> float | None:
+        """Client-seen outage around an event at ``since``: from the last good answer before the
+        first answer from ``new_server`` to that answer (None if it never came)."""
+        last_good = since
+        for sample in self.samples:
+            if sample.at < since:
+                if sample.server is not None:
+                    last_good = sample.at
+                continue
+            if sample.server == new_server:
+                return sample.at - last_good
+            if sample.server is not None:
+                last_good = sample.at
+        return None
