@@ -38,11 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hafm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", parents=[common], help="run the daemon (the default)")
-    sub.add_parser(
+    check = sub.add_parser(
         "check-config",
         parents=[common],
         help="validate the configuration; print it with the file each value came from",
     )
+    check.add_argument("path", nargs="?", type=Path, help="configuration file (same as --config)")
     sub.add_parser("plugins", parents=[common], help="list loaded plugins, where each came from and its hooks")
     convert = sub.add_parser("convert", help="translate a keepalived.conf into hafm TOML")
     convert.add_argument("keepalived_conf", type=Path, help="keepalived.conf to read")
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config_path: Path = getattr(args, "config", DEFAULT_CONFIG)
+    config_path: Path = getattr(args, "path", None) or getattr(args, "config", DEFAULT_CONFIG)
     command = args.command or "run"
     try:
         if command == "convert":
