@@ -151,6 +151,20 @@ def hafm_state_changed(instance: str, old_state: str, new_state: str, reason: st
 
 
 @hookspec
+def hafm_sync_group_state_changed(group: str, old_state: str, new_state: str, reason: str) -> None:
+    """A ``[vrrp_sync_group.NAME]`` changed state as a whole.
+
+    ``group`` is the sync group name, ``old_state``/``new_state`` are
+    ``INIT``, ``BACKUP``, ``MASTER``, ``FAULT`` or ``STOP`` (the state all
+    its instances were brought to), ``reason`` is one line naming the member
+    and event that moved the group.  Fires after the members'
+    ``hafm_state_changed``.  A group has no priority: the built-in notify
+    runner calls the group's ``notify`` as ``CMD GROUP NAME STATE 0``, as
+    keepalived does.  The return value is ignored.
+    """
+
+
+@hookspec
 def hafm_packet_dropped(instance: str | None, reason: DropReason, peer: str) -> None:
     """An incoming advertisement was discarded.
 

@@ -61,6 +61,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hafm_plugins.check_script",
     "hafm_plugins.check_file",
     "hafm_plugins.check_ping",
+    "hafm_plugins.notify",
 )
 
 ENTRY_POINT_GROUP = PROJECT_NAME
