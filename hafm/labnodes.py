@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import tomli_w
+
 from hafm.lab import Host, Lab, wait_until
 
 VIP4 = "198.51.100.100"
@@ -266,3 +268,34 @@ class ClientPoller:
             if sample.server is not None:
                 last_good = sample.at
         return None
+
+
+def check_toml(name: str, **keys: object) -> str:
+    """One ``[check.NAME]`` table (keys as given, e.g. ``type="http"``), for a config next to
+    :func:`instance_toml`."""
+    return tomli_w.dumps({"check": {name: keys}}) + "\n"
+
+
+@dataclass
+class HafmPluginNode(HafmNode):
+    """A :class:`HafmNode` that loads ``*.py`` drop-in plugins from ``plugin_dirs``.
+
+    HafmNode's own ``[global]`` loads none (so a test never picks up the repository's
+    conf.d); a config may hold only one ``[global]`` table, hence this variant.
+    """
+
+    plugin_dirs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        header = tomli_w.dumps({"global": {"include": [], "plugin_dirs": [str(d) for d in self.plugin_dirs]}})
+        self.config = header + "\n" + self.config
+        DaemonNode.__post_init__(self)
+
+
+def first_answer_from(poller: ClientPoller, server: str, since: float) -> float | None:
+    """Seconds from ``since`` (a time.monotonic()) to the poller's first answer from ``server``
+    after it, or None if none came."""
+    for sample in list(poller.samples):
+        if sample.at >= since and sample.server == server:
+            return sample.at - since
+    return None
