@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from hafm import __version__
 from hafm.config import CheckValidator
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config_path: Path = getattr(args, "path", None) or getattr(args, "config", DEFAULT_CONFIG)
+    args: Any = build_parser().parse_args(argv)
+    config_path: Path = args.path if getattr(args, "path", None) else getattr(args, "config", DEFAULT_CONFIG)
     command = args.command or "run"
     try:
         if command == "convert":

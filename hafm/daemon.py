@@ -54,6 +54,9 @@ class Daemon:
         self.split_brains: Counter[str] = Counter()
         self.checks: CheckRunner | None = None
         self._check_fault: dict[str, str] = {}  # instance -> the fault cause it was given
+        self._sync_causes: dict[str, set[str]] = {}  # instance -> fault causes its sync group gave it
+        self.group_states: dict[str, str] = {name: "INIT" for name in config.sync_groups}
+        self._group_of = {member: group for group in config.sync_groups.values() for member in group.group}
         self._logged_drops: set[tuple[str | None, DropReason, str]] = set()
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -111,6 +114,7 @@ class Daemon:
                 if not self.link_up.get(name, True):
                     driver.feed(ev.LinkChanged(interface=name, up=False))
             driver.start(self._source_address(config))
+        self._sync_faults()
 
     async def _shutdown(self) -> None:
         log.info("shutting down")
@@ -268,6 +272,9 @@ class Daemon:
 
     def _on_state(self, name: str, change: act.StateChanged) -> None:
         log.info("%s: %s -> %s (%s)", name, change.old.value, change.new.value, change.reason)
+        group = self._group_of.get(name)
+        if group is not None:
+            self._follow_sync_group(group.name, name, change)
         self._spawn(
             call_safely(
                 self.pm,
@@ -298,6 +305,7 @@ class Daemon:
             config = driver.instance.config
             if name == config.interface or name in config.track_interface:
                 driver.feed(ev.LinkChanged(interface=name, up=up))
+        self._sync_faults()
 
     # -- tracked checks ------------------------------------------------------------
 
@@ -348,3 +356,58 @@ class Daemon:
         elif not verdict.fault and cause is not None:
             del self._check_fault[config.name]
             driver.feed(ev.FaultChanged(cause=cause, active=False))
+        self._sync_faults()
+
+    # -- sync groups -----------------------------------------------------------------
+
+    def _follow_sync_group(self, group: str, member: str, change: act.StateChanged) -> None:
+        """Members move together: BACKUP is followed at once, faults through :meth:`_sync_faults`."""
+        members = self.config.sync_groups[group].group
+        if change.old.value == "MASTER" and change.new.value == "BACKUP" and not change.reason.startswith("sync group"):
+            for other in members:
+                if other != member and other in self.drivers:
+                    self.drivers[other].feed(ev.SyncGroupBackup(group=group, member=member))
+        self._sync_faults()
+        states = [self.drivers[m].instance.state.value for m in members if m in self.drivers]
+        new = _group_state(states)
+        old = self.group_states[group]
+        if new != old:
+            self.group_states[group] = new
+            reason = f"{member} {change.old.value} -> {change.new.value} ({change.reason})"
+            log.info("%s: group %s -> %s (%s)", group, old, new, reason)
+            self._spawn(
+                call_safely(
+                    self.pm, "hafm_sync_group_state_changed", group=group, old_state=old, new_state=new, reason=reason
+                )
+            )
+
+    def _sync_faults(self) -> None:
+        """Give every member of a group a fault cause for each *other* member with a fault of its own."""
+        for group in self.config.sync_groups.values():
+            own_fault = {
+                member
+                for member in group.group
+                if member in self.drivers
+                and any(not c.startswith("sync group ") for c in self.drivers[member].instance.status().fault_causes)
+            }
+            for member in group.group:
+                if member not in self.drivers:
+                    continue
+                wanted = {f"sync group {group.name}: {other} in FAULT" for other in own_fault if other != member}
+                applied = self._sync_causes.setdefault(member, set())
+                for cause in sorted(wanted - applied):
+                    applied.add(cause)
+                    self.drivers[member].feed(ev.FaultChanged(cause=cause, active=True))
+                for cause in sorted(applied - wanted):
+                    applied.discard(cause)
+                    self.drivers[member].feed(ev.FaultChanged(cause=cause, active=False))
+
+
+def _group_state(states: list[str]) -> str:
+    """A group is FAULT if any member is, MASTER when all are, otherwise BACKUP (keepalived's view)."""
+    for state in ("FAULT", "INIT"):
+        if state in states:
+            return state
+    if all(s == "STOP" for s in states):
+        return "STOP"
+    return "MASTER" if all(s == "MASTER" for s in states) else "BACKUP"

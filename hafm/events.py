@@ -63,8 +63,18 @@ class FaultChanged:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SyncGroupBackup:
+    """Another member of this instance's sync group left MASTER for BACKUP: a Master follows it."""
+
+    group: str
+    member: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Shutdown:
     """Stop the instance: a Master sends a priority-0 advert and releases its VIPs."""
 
 
-Event = Startup | AdvertReceived | TimerFired | PriorityChanged | LinkChanged | FaultChanged | Shutdown
+Event = (
+    Startup | AdvertReceived | TimerFired | PriorityChanged | LinkChanged | FaultChanged | SyncGroupBackup | Shutdown
+)

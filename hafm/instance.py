@@ -60,6 +60,8 @@ class VrrpInstance:
         self._preempting = False  # the last Master heard had a lower priority than ours
         self._preempt_at: float | None = None  # preempt_delay: earliest preemption
         self._resign_latched = False  # resign_below fired; not again until priority recovers
+        self._split_brain_seen: float | None = None  # when another Master was last heard while we were Master
+        self._preempted: tuple[IPAddress | None, float] = (None, 0.0)  # the Master we preempted, and when
         self._auth_data = (
             config.authentication.auth_pass.encode() if config.authentication is not None else b""
         )
@@ -85,6 +87,11 @@ class VrrpInstance:
                 return self._fault_changed(cause, not event.up, now)
             case ev.FaultChanged():
                 return self._fault_changed(event.cause, event.active, now)
+            case ev.SyncGroupBackup():
+                if self.state is not State.MASTER:
+                    return []
+                reason = f"sync group {event.group}: {event.member} went BACKUP"
+                return self._transition(Trigger.SYNC_BACKUP, reason, now)
             case ev.Shutdown():
                 return self._transition(Trigger.SHUTDOWN, "shutdown", now)
         raise TypeError(f"not an event: {event!r}")
@@ -213,12 +220,18 @@ class VrrpInstance:
         better = advert.priority > self.priority or (
             advert.priority == self.priority and _address_key(source) > _address_key(self.primary_address)
         )
+        if better:
+            actions: list[act.Action] = []
+        else:
+            actions = self._split_brain(source, advert, now)
         if not better:
-            # Discard (RFC 5798 §6.4.3), but answer at once so the other Master
-            # yields without waiting for our next advert (keepalived does the same).
+            # Discard (RFC 5798 §6.4.3), but answer at once so the other Master yields without
+            # waiting for our next advert, and re-announce the VIPs so clients that followed
+            # the other Master come back (keepalived's garp_lower_prio_repeat).
             return [
-                act.SplitBrain(peer=source, peer_priority=advert.priority),
+                *actions,
                 act.SendAdvert(advert=self._advert(priority=self.priority)),
+                act.SendGratuitous(vips=self.vips, repeat=1),
             ]
         self._remember_master(source, advert)
         if self.config.version == 3:
@@ -226,7 +239,20 @@ class VrrpInstance:
         reason = f"higher priority advert from {source} prio {advert.priority}"
         if advert.priority == self.priority:
             reason = f"equal priority advert from higher address {source} prio {advert.priority}"
-        return self._transition(Trigger.PREEMPTED, reason, now)
+        return actions + self._transition(Trigger.PREEMPTED, reason, now)
+
+    def _split_brain(self, source: IPAddress, advert: Advertisement, now: float) -> list[act.Action]:
+        """Another Master of our VRID that we outrank: one SplitBrain action per episode.
+
+        The Master we have just preempted is not a split brain (its last advert crossed ours).
+        An episode ends when no other Master has been heard for a Master_Down_Interval.
+        """
+        preempted, at = self._preempted
+        if source == preempted and now - at <= self.master_down_interval:
+            return []
+        new_episode = self._split_brain_seen is None or now - self._split_brain_seen > self.master_down_interval
+        self._split_brain_seen = now
+        return [act.SplitBrain(peer=source, peer_priority=advert.priority)] if new_episode else []
 
     def _timer_fired(self, timer: Timer, now: float) -> list[act.Action]:
         if timer is Timer.MASTER_DOWN and self.state is State.BACKUP:
@@ -234,6 +260,7 @@ class VrrpInstance:
                 reason = f"master {self.last_master} resigned (priority 0 advert)"
             elif self._preempting:
                 reason = f"preempting lower priority master {self.last_master} prio {self.last_master_priority}"
+                self._preempted = (self.last_master, now)
             elif self.last_master is not None:
                 reason = (
                     f"master down timer expired; last master {self.last_master} prio {self.last_master_priority}"
@@ -296,7 +323,11 @@ class VrrpInstance:
         new = next_state(old, trigger)
         actions: list[act.Action] = []
         if old is State.MASTER:
-            actions += self._leave_master(send_priority_zero=trigger is not Trigger.PREEMPTED)
+            # Stepping down on our own: priority 0, so Backups take over after Skew_Time.  Preempted:
+            # one last advert at our priority, so a winner that never heard us (a healed partition)
+            # learns of the split brain and re-announces the VIPs to clients that followed us.
+            farewell = self.priority if trigger is Trigger.PREEMPTED else 0
+            actions += self._leave_master(farewell_priority=farewell)
         elif old is State.BACKUP:
             actions.append(act.CancelTimer(timer=Timer.MASTER_DOWN))
         self.state = new
@@ -322,17 +353,15 @@ class VrrpInstance:
             actions.append(act.SetTimer(timer=Timer.GARP_REFRESH, deadline=deadline))
         return actions
 
-    def _leave_master(self, *, send_priority_zero: bool) -> list[act.Action]:
-        """Stop advertising and release the VIPs; a Master that steps down on its own says so with priority 0."""
-        actions: list[act.Action] = [
+    def _leave_master(self, *, farewell_priority: int) -> list[act.Action]:
+        """Stop advertising and release the VIPs, after one last advert at ``farewell_priority``."""
+        return [
             act.CancelTimer(timer=Timer.ADVERT),
             act.CancelTimer(timer=Timer.GARP_DELAY),
             act.CancelTimer(timer=Timer.GARP_REFRESH),
+            act.SendAdvert(advert=self._advert(priority=farewell_priority)),
+            act.RemoveVips(vips=self.vips),
         ]
-        if send_priority_zero:
-            actions.append(act.SendAdvert(advert=self._advert(priority=0)))
-        actions.append(act.RemoveVips(vips=self.vips))
-        return actions
 
     def _send_advert(self, now: float) -> list[act.Action]:
         # Schedule from the previous deadline, not from `now`, so adverts don't drift.

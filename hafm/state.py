@@ -43,6 +43,7 @@ class Trigger(enum.Enum):
     MASTER_DOWN = "master down timer expired"
     PREEMPTED = "advert from a better master"
     RESIGNED = "priority fell below resign_below"
+    SYNC_BACKUP = "a sync group member went BACKUP"
     FAULT = "fault"
     RECOVERED = "fault cleared"
     RECOVERED_AS_OWNER = "fault cleared, address owner"
@@ -64,6 +65,7 @@ TRANSITIONS: dict[State, dict[Trigger, State]] = {
     State.MASTER: {
         Trigger.PREEMPTED: State.BACKUP,
         Trigger.RESIGNED: State.BACKUP,
+        Trigger.SYNC_BACKUP: State.BACKUP,
         Trigger.FAULT: State.FAULT,
         Trigger.SHUTDOWN: State.STOP,
     },

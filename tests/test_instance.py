@@ -74,6 +74,7 @@ def test_returning_master_preempts() -> None:
     assert cluster.vip_holders() == ["A"]
     assert cluster["B"].transitions[-1][1:3] == (State.MASTER, State.BACKUP)
     assert "higher priority advert from 198.51.100.1 prio 100" in cluster["B"].transitions[-1][3]
+    assert cluster["A"].split_brains == [], "preempting B is not a split brain"
     assert cluster["A"].transitions[-1][3] == "preempting lower priority master 198.51.100.2 prio 90"
 
 
@@ -357,3 +358,37 @@ def test_backup_shutdown_is_silent() -> None:
 def test_priority_changed_rejects_out_of_range() -> None:
     with pytest.raises(ValueError, match="out of range"):
         ev.PriorityChanged(priority=0)
+
+
+def test_split_brain_is_one_episode_and_the_winner_reannounces() -> None:
+    cluster = Cluster()
+    cluster.add("A", A_ADDR, priority=100)
+    cluster.add("B", B_ADDR, priority=90)
+    cluster["A"].linked = cluster["B"].linked = False
+    cluster.start("A")
+    cluster.start("B")
+    cluster.run_for(5)
+    assert sorted(cluster.masters()) == ["A", "B"]
+    garps_before = len(cluster["A"].garps)
+    cluster["A"].linked = cluster["B"].linked = True
+    cluster.run_for(3)
+    assert cluster.masters() == ["A"]
+    assert [(s.peer, s.peer_priority) for s in cluster["A"].split_brains] == [(ipaddress.ip_address(B_ADDR), 90)]
+    assert cluster["B"].split_brains == [], "only the Master that stays counts it"
+    assert len(cluster["A"].garps) > garps_before, "the winner re-announces the VIP"
+    # A second partition later is a new episode.
+    cluster["A"].linked = cluster["B"].linked = False
+    cluster.run_for(10)
+    cluster["A"].linked = cluster["B"].linked = True
+    cluster.run_for(3)
+    assert len(cluster["A"].split_brains) == 2
+
+
+def test_sync_group_backup_makes_a_master_step_down() -> None:
+    cluster = classic()
+    cluster.feed("A", ev.SyncGroupBackup(group="G1", member="VI_2"))
+    assert cluster["A"].state is State.BACKUP
+    assert cluster["A"].transitions[-1][3] == "sync group G1: VI_2 went BACKUP"
+    assert cluster["A"].sent[-1] == (10.0, 0), "steps down with a priority-0 advert"
+    cluster.feed("B", ev.SyncGroupBackup(group="G1", member="VI_2"))
+    assert cluster["B"].state is State.BACKUP, "a Backup ignores it"
