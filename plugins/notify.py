@@ -46,6 +46,9 @@ def hafm_sync_group_state_changed(group: str, old_state: str, new_state: str, re
 @hookimpl
 async def hafm_shutdown() -> None:
     global _runner
-    if _runner is not None:
-        closing, _runner = _runner, None
+    closing = _runner
+    if closing is not None:
+        # Still registered while closing: the STOP transitions scheduled just before arrive now.
         await closing.aclose()
+        if _runner is closing:
+            _runner = None

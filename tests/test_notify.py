@@ -1,0 +1,567 @@
+"""The notify runner: argv/env, per-instance order, parallel instances, timeouts, FIFO, coalescing, security."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import time
+from collections.abc import Coroutine
+from ipaddress import ip_interface
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import hafm_plugins.notify as notify_plugin
+from hafm.config_model import Config, GlobalConfig, InstanceConfig, Notify, SyncGroupConfig, Vip
+from hafm.notify_runner import (
+    ENV_PATH,
+    Command,
+    NotifyFifo,
+    NotifyRunner,
+    Transition,
+    check_notify_scripts,
+    commands_for,
+    environment,
+    fifo_line,
+    run_command,
+)
+from hafm.plugin_manager import call_safely, make_plugin_manager
+
+T = TypeVar("T")
+
+# Appends "start|end NAME STATE TIME ARGS" lines to the log given as $1, sleeping $2 s in between.
+RECORDER = """#!/bin/sh
+log=$1; pause=$2; shift 2
+echo "start ${HAFM_INSTANCE:-$HAFM_GROUP} $HAFM_STATE $(date +%s.%N) $*" >> "$log"
+sleep "$pause"
+echo "end ${HAFM_INSTANCE:-$HAFM_GROUP} $HAFM_STATE $(date +%s.%N)" >> "$log"
+"""
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def script(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
+    path = directory / name
+    path.write_text(body)
+    path.chmod(mode)
+    return path
+
+
+def instance(
+    name: str = "VI_1", notify: Notify | None = None, vips: tuple[str, ...] = ("198.51.100.100/24",)
+) -> InstanceConfig:
+    return InstanceConfig(
+        name=name,
+        interface="eth0",
+        virtual_router_id=51,
+        virtual_ipaddress=tuple(Vip(address=ip_interface(v)) for v in vips),
+        notify=notify or Notify(),
+    )
+
+
+def config(*instances: InstanceConfig, fifo: str | None = None, groups: tuple[SyncGroupConfig, ...] = ()) -> Config:
+    return Config(
+        path=Path("/etc/hafm.toml"),
+        global_=GlobalConfig(notify_fifo=fifo),
+        instances={i.name: i for i in instances},
+        sync_groups={g.name: g for g in groups},
+    )
+
+
+def records(log: Path) -> list[tuple[str, str, str, float, str]]:
+    """(start|end, name, state, time, extra args) per line of a RECORDER log."""
+    found = []
+    for line in log.read_text().splitlines():
+        kind, name, state, at, *rest = line.split(" ")
+        found.append((kind, name, state, float(at), " ".join(rest)))
+    return found
+
+
+def runs(log: Path) -> list[tuple[str, float, float]]:
+    """(state, start, end) per completed run, in start order, checking runs never overlap."""
+    result: list[tuple[str, float, float]] = []
+    open_run: tuple[str, float] | None = None
+    for kind, _name, state, at, _extra in records(log):
+        if kind == "start":
+            assert open_run is None, f"{state} started at {at} while {open_run} was still running"
+            open_run = (state, at)
+        else:
+            assert open_run is not None and open_run[0] == state
+            result.append((state, open_run[1], at))
+            open_run = None
+    return result
+
+
+async def until_idle(runner: NotifyRunner, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        for queue in runner.queues.values():
+            await queue.wait_idle()
+
+
+# -- argv and environment --------------------------------------------------------
+
+
+def test_instance_transition_runs_specific_then_generic_with_keepalived_arguments() -> None:
+    transition = Transition(
+        kind="INSTANCE",
+        name="VI_1",
+        old_state="BACKUP",
+        new_state="MASTER",
+        reason="master down timer expired",
+        priority=100,
+        vips=("198.51.100.100", "2001:db8::100"),
+    )
+    notify = Notify(master="/etc/hafm/to_master.sh 'two words' x", any="/etc/hafm/notify.sh --verbose")
+    commands = commands_for(notify, transition)
+    env = {
+        "PATH": ENV_PATH,
+        "HAFM_INSTANCE": "VI_1",
+        "HAFM_STATE": "MASTER",
+        "HAFM_PREV_STATE": "BACKUP",
+        "HAFM_PRIORITY": "100",
+        "HAFM_VIPS": "198.51.100.100 2001:db8::100",
+        "HAFM_REASON": "master down timer expired",
+    }
+    assert commands == [
+        Command(key="VI_1.notify_master", argv=("/etc/hafm/to_master.sh", "two words", "x"), env=env),
+        Command(
+            key="VI_1.notify",
+            argv=("/etc/hafm/notify.sh", "--verbose", "INSTANCE", "VI_1", "MASTER", "100"),
+            env=env,
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "expected_key"),
+    [("BACKUP", "VI_1.notify_backup"), ("FAULT", "VI_1.notify_fault"), ("STOP", "VI_1.notify_stop")],
+)
+def test_each_state_selects_its_own_script(state: str, expected_key: str) -> None:
+    notify = Notify(master="/m", backup="/b", fault="/f", stop="/s")
+    transition = Transition(kind="INSTANCE", name="VI_1", old_state="MASTER", new_state=state, reason="r", priority=90)
+    [command] = commands_for(notify, transition)
+    assert command.key == expected_key
+    assert command.argv == ("/" + state[0].lower(),)
+
+
+def test_transition_into_init_notifies_nobody() -> None:
+    notify = Notify(master="/m", backup="/b", fault="/f", stop="/s", any="/n")
+    transition = Transition(kind="INSTANCE", name="VI_1", old_state="FAULT", new_state="INIT", reason="r", priority=1)
+    assert commands_for(notify, transition) == []
+
+
+def test_group_transition_has_no_priority_but_keepalived_zero_in_argv() -> None:
+    transition = Transition(
+        kind="GROUP", name="G1", old_state="BACKUP", new_state="MASTER", reason="VI_1 became MASTER", priority=None
+    )
+    master, generic = commands_for(Notify(master="/g_master", any="/g_notify"), transition)
+    assert master.key == "vrrp_sync_group.G1.notify_master"
+    assert generic.argv == ("/g_notify", "GROUP", "G1", "MASTER", "0")
+    assert environment(transition) == {
+        "PATH": ENV_PATH,
+        "HAFM_GROUP": "G1",
+        "HAFM_STATE": "MASTER",
+        "HAFM_PREV_STATE": "BACKUP",
+        "HAFM_VIPS": "",
+        "HAFM_REASON": "VI_1 became MASTER",
+    }
+
+
+def test_fifo_lines_are_keepalived_format() -> None:
+    t = Transition(kind="INSTANCE", name="VI_1", old_state="BACKUP", new_state="MASTER", reason="", priority=100)
+    g = Transition(kind="GROUP", name="G1", old_state="MASTER", new_state="FAULT", reason="", priority=None)
+    assert fifo_line(t) == 'INSTANCE "VI_1" MASTER 100\n'
+    assert fifo_line(g) == 'GROUP "G1" FAULT 0\n'
+
+
+def test_script_sees_exactly_the_documented_argv_and_environment(tmp_path: Path) -> None:
+    out = tmp_path / "seen"
+    dump = script(tmp_path, "dump.sh", f'#!/bin/sh\n{{ echo "$@"; env | sort; }} > {out}\n')
+    cfg = config(instance(notify=Notify(any=f"{dump} first")))
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "preempting 198.51.100.2 prio 90", 100)
+        await until_idle(runner)
+        await runner.aclose()
+
+    run(scenario())
+    lines = out.read_text().splitlines()
+    assert lines[0] == "first INSTANCE VI_1 MASTER 100"
+    env = dict(line.split("=", 1) for line in lines[1:] if line.split("=", 1)[0] not in ("PWD", "SHLVL", "_"))
+    assert env == {
+        "PATH": ENV_PATH,
+        "HAFM_INSTANCE": "VI_1",
+        "HAFM_STATE": "MASTER",
+        "HAFM_PREV_STATE": "BACKUP",
+        "HAFM_PRIORITY": "100",
+        "HAFM_VIPS": "198.51.100.100",
+        "HAFM_REASON": "preempting 198.51.100.2 prio 90",
+    }
+
+
+# -- order and concurrency -------------------------------------------------------------
+
+
+def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_path: Path) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.15", backup=f"{rec} {log} 0.15")))
+
+    async def scenario() -> float:
+        runner = NotifyRunner(cfg)
+        started = time.monotonic()
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "c", 100)
+        returned = time.monotonic() - started
+        await until_idle(runner)
+        await runner.aclose()
+        return returned
+
+    returned = run(scenario())
+    assert returned < 0.05, "queueing must not wait for the scripts"
+    assert [state for state, _, _ in runs(log)] == ["MASTER", "BACKUP", "MASTER"]
+
+
+def test_generic_notify_runs_after_the_specific_script_never_beside_it(tmp_path: Path) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.1 specific", any=f"{rec} {log} 0.1")))
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
+        await until_idle(runner)
+        await runner.aclose()
+
+    run(scenario())
+    starts = [(state, extra) for kind, _, state, _, extra in records(log) if kind == "start"]
+    assert starts == [
+        ("MASTER", "specific"),
+        ("MASTER", "INSTANCE VI_1 MASTER 100"),
+        ("BACKUP", "INSTANCE VI_1 BACKUP 100"),
+    ]
+    runs(log)  # asserts no overlap
+
+
+def test_different_instances_do_not_wait_for_each_other(tmp_path: Path) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log1, log2 = tmp_path / "vi1.log", tmp_path / "vi2.log"
+    cfg = config(
+        instance("VI_1", Notify(master=f"{rec} {log1} 1.0")),
+        instance("VI_2", Notify(master=f"{rec} {log2} 0.05")),
+    )
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        runner.instance_changed("VI_2", "BACKUP", "MASTER", "a", 100)
+        await until_idle(runner)
+        await runner.aclose()
+
+    run(scenario())
+    [(_, start1, end1)] = runs(log1)
+    [(_, start2, end2)] = runs(log2)
+    assert end2 < end1 - 0.5, "VI_2's quick script finished while VI_1's slow one was still running"
+    assert start2 < start1 + 0.5
+
+
+def test_hanging_script_is_killed_with_its_process_group_at_timeout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    hang = script(tmp_path, "hang.sh", f"#!/bin/sh\nsleep 60 &\necho $! > {pidfile}\nwait\n")
+    command = Command(key="VI_1.notify_master", argv=(str(hang),), env={"PATH": ENV_PATH})
+
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        assert run(run_command(command, timeout=0.5)) is None
+    assert time.monotonic() - started < 3
+    child = int(pidfile.read_text())
+    assert wait_dead(child), "the script's background child survived the timeout"
+    assert f"VI_1.notify_master: {hang} still running after 0.5 s: killed its process group" in caplog.text
+
+
+def wait_dead(pid: int, timeout: float = 3) -> bool:
+    """The process is gone (or a zombie nobody reaped yet: it no longer runs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+        if "\nState:\tZ" in status:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_output_is_logged_with_the_script_name_and_failures_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    noisy = script(tmp_path, "noisy.sh", "#!/bin/sh\necho restarting tomcat\necho 'no pid file' >&2\nexit 3\n")
+    command = Command(key="VI_1.notify_master", argv=(str(noisy),), env={"PATH": ENV_PATH})
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        assert run(run_command(command)) == 3
+    assert "VI_1.notify_master noisy.sh: restarting tomcat" in caplog.text
+    assert "VI_1.notify_master noisy.sh (stderr): no pid file" in caplog.text
+    assert f"VI_1.notify_master: {noisy} exited 3 after" in caplog.text
+
+
+def test_missing_program_is_one_log_line_and_the_queue_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    cfg = config(instance(notify=Notify(master=str(tmp_path / "gone.sh"), backup=f"{rec} {log} 0")))
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
+        await until_idle(runner)
+        await runner.aclose()
+
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        run(scenario())
+    assert f"VI_1.notify_master: cannot run {tmp_path / 'gone.sh'}: No such file or directory" in caplog.text
+    assert [state for state, _, _ in runs(log)] == ["BACKUP"]
+
+
+def test_daemon_a_script_started_is_left_running_and_does_not_block_the_queue(tmp_path: Path) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    # Like tomcat's startup.sh: starts a background process that keeps stdout open, and exits.
+    starter = script(tmp_path, "start.sh", f"#!/bin/sh\nsleep 30 &\necho $! > {pidfile}\necho started\n")
+    cfg = config(instance(notify=Notify(master=str(starter))))
+
+    async def scenario() -> float:
+        runner = NotifyRunner(cfg)
+        began = time.monotonic()
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        await until_idle(runner)
+        took = time.monotonic() - began
+        await runner.aclose()
+        return took
+
+    took = run(scenario())
+    child = int(pidfile.read_text())
+    try:
+        assert took < 2, f"the queue waited {took:.2f} s for a pipe held by a background child"
+        assert not wait_dead(child, timeout=0.2), "a daemon started by a finished notify script was killed"
+    finally:
+        os.kill(child, 9)
+
+
+def test_full_queue_coalesces_oldest_entries_keeps_order_and_the_latest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    cfg = config(instance(notify=Notify(any=f"{rec} {log} 0.05")))
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg, queue_limit=4)
+        for number in range(1, 11):
+            runner.instance_changed("VI_1", "BACKUP", "MASTER" if number % 2 else "BACKUP", "flap", number)
+            if number == 1:
+                await asyncio.sleep(0.02)  # the first one is running: never coalesced away
+        await until_idle(runner)
+        await runner.aclose()
+
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        run(scenario())
+    priorities = [int(extra.split()[-1]) for kind, _, _, _, extra in records(log) if kind == "start"]
+    assert priorities[0] == 1, "the first transition was already running"
+    assert priorities[-1] == 10, "the latest transition always runs"
+    assert priorities == sorted(priorities), "coalescing keeps the order"
+    assert len(priorities) < 10
+    runs(log)
+    assert "VI_1: notify queue full, coalesced" in caplog.text
+    coalesced = sum(
+        int(r.getMessage().split("coalesced ")[1].split()[0]) for r in caplog.records if "coalesced" in r.getMessage()
+    )
+    assert coalesced == 10 - len(priorities)
+
+
+# -- FIFO ------------------------------------------------------------------------------
+
+
+def test_fifo_receives_one_line_per_transition_in_order(tmp_path: Path) -> None:
+    fifo_path = tmp_path / "notify.fifo"
+    cfg = config(
+        instance("VI_1", Notify()),
+        fifo=str(fifo_path),
+        groups=(SyncGroupConfig(name="G1", group=("VI_1",)),),
+    )
+    probe = NotifyFifo(str(fifo_path))
+    assert probe.write("x\n") is False  # creates the FIFO; nobody reads yet
+    assert stat.S_ISFIFO(fifo_path.stat().st_mode)
+    assert stat.S_IMODE(fifo_path.stat().st_mode) == 0o600
+    reader = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        runner.instance_changed("VI_1", "INIT", "BACKUP", "startup", 100)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "timer", 100)
+        runner.group_changed("G1", "BACKUP", "MASTER", "VI_1")
+        runner.instance_changed("VI_1", "MASTER", "INIT", "link down", 100)  # INIT: no line
+        runner.instance_changed("VI_1", "MASTER", "STOP", "shutdown", 0)
+        await runner.aclose()
+
+    try:
+        run(scenario())
+        data = os.read(reader, 4096).decode()
+    finally:
+        os.close(reader)
+    assert data.splitlines() == [
+        'INSTANCE "VI_1" BACKUP 100',
+        'INSTANCE "VI_1" MASTER 100',
+        'GROUP "G1" MASTER 0',
+        'INSTANCE "VI_1" STOP 0',
+    ]
+
+
+def test_fifo_without_reader_drops_lines_at_once_and_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fifo = NotifyFifo(str(tmp_path / "nobody.fifo"))
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        assert [fifo.write('INSTANCE "VI_1" MASTER 100\n') for _ in range(3)] == [False, False, False]
+    assert time.monotonic() - started < 0.5
+    assert [r.getMessage() for r in caplog.records] == [
+        f"notify FIFO {tmp_path / 'nobody.fifo'} has no reader; dropping notify lines until one appears"
+    ]
+    reader = os.open(tmp_path / "nobody.fifo", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert fifo.write('INSTANCE "VI_1" BACKUP 100\n')
+        assert os.read(reader, 100) == b'INSTANCE "VI_1" BACKUP 100\n'
+    finally:
+        os.close(reader)
+        fifo.close()
+
+
+# -- the plugin and shutdown ------------------------------------------------------------
+
+
+def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hanging_master(tmp_path: Path) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    pidfile = tmp_path / "hang.pid"
+    hang = script(tmp_path, "hang.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
+    group_log = tmp_path / "g1.log"
+    cfg = config(
+        instance(notify=Notify(master=str(hang), backup=f"{rec} {log} 0", stop=f"{rec} {log} 0")),
+        groups=(SyncGroupConfig(name="G1", group=("VI_1",), notify=Notify(any=f"{rec} {group_log} 0")),),
+    )
+    pm = make_plugin_manager(load_entry_points=False)
+
+    async def scenario() -> float:
+        await call_safely(pm, "hafm_startup", config=cfg)
+        for old, new in (("INIT", "BACKUP"), ("BACKUP", "MASTER")):
+            await call_safely(
+                pm, "hafm_state_changed", instance="VI_1", old_state=old, new_state=new, reason="r", priority=100
+            )
+        await call_safely(
+            pm, "hafm_sync_group_state_changed", group="G1", old_state="BACKUP", new_state="MASTER", reason="r"
+        )
+        runner = notify_plugin.runner()
+        assert runner is not None
+        assert await asyncio.to_thread(lambda: _wait_file(pidfile)), "notify_master never started"
+        # As in the daemon: the STOP hook call is scheduled, then shutdown is awaited.
+        stop = asyncio.create_task(
+            call_safely(
+                pm,
+                "hafm_state_changed",
+                instance="VI_1",
+                old_state="MASTER",
+                new_state="STOP",
+                reason="shutdown",
+                priority=0,
+            )
+        )
+        began = time.monotonic()
+        await call_safely(pm, "hafm_shutdown", config=cfg)
+        await stop
+        return time.monotonic() - began
+
+    took = run(scenario())
+    assert took < 1.5, f"shutdown took {took:.2f} s"
+    assert wait_dead(int(pidfile.read_text())), "the hanging notify_master survived shutdown"
+    assert [state for state, _, _ in runs(log)] == ["BACKUP", "STOP"]
+    assert [extra for kind, _, _, _, extra in records(group_log) if kind == "start"] == ["GROUP G1 MASTER 0"]
+    assert notify_plugin.runner() is None
+
+
+def _wait_file(path: Path, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+# -- security check --------------------------------------------------------------------
+
+
+def test_safe_scripts_pass_the_check(tmp_path: Path) -> None:
+    ok = script(tmp_path, "ok.sh", "#!/bin/sh\n")
+    cfg = config(
+        instance(notify=Notify(master=f"{ok} --flag", any="logger -t hafm")),  # logger is found in PATH
+        groups=(SyncGroupConfig(name="G1", group=("VI_1",), notify=Notify(backup=str(ok))),),
+    )
+    assert check_notify_scripts(cfg) == []
+
+
+def test_writable_script_is_refused_with_the_fix(tmp_path: Path) -> None:
+    bad = script(tmp_path, "notify.sh", "#!/bin/sh\n", mode=0o775)
+    cfg = config(instance(notify=Notify(master=str(bad))))
+    assert check_notify_scripts(cfg) == [f"VI_1.notify_master: {bad} is writable by group/others (chmod go-w {bad})"]
+
+
+def test_script_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("chown needs root")
+    bad = script(tmp_path, "notify.sh", "#!/bin/sh\n")
+    os.chown(bad, 1000, 1000)
+    cfg = config(instance(notify=Notify(backup=str(bad))))
+    [problem] = check_notify_scripts(cfg)
+    assert problem.startswith(f"VI_1.notify_backup: {bad} is owned by ")
+    assert problem.endswith(f"(uid 1000), not root (chown root {bad})")
+
+
+def test_missing_relative_and_non_executable_scripts_are_refused(tmp_path: Path) -> None:
+    plain = script(tmp_path, "plain.sh", "#!/bin/sh\n", mode=0o644)
+    cfg = config(
+        instance("VI_1", Notify(master=str(tmp_path / "missing.sh"), fault=str(plain))),
+        instance("VI_2", Notify(stop="no-such-notify-program", any="./relative.sh")),
+        groups=(SyncGroupConfig(name="G1", group=("VI_1",), notify=Notify(master=str(tmp_path))),),
+    )
+    assert check_notify_scripts(cfg) == [
+        f"VI_1.notify_master: {tmp_path / 'missing.sh'} does not exist",
+        f"VI_1.notify_fault: {plain} is not executable (chmod 755 {plain})",
+        f"VI_2.notify_stop: no-such-notify-program is not found in {ENV_PATH} (give an absolute path)",
+        "VI_2.notify: ./relative.sh is a relative path (give an absolute path)",
+        f"vrrp_sync_group.G1.notify_master: {tmp_path} is not a regular file",
+    ]
+
+
+def test_script_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    ok = script(shared, "notify.sh", "#!/bin/sh\n")
+    cfg = config(instance(notify=Notify(master=str(ok))))
+    assert check_notify_scripts(cfg) == [
+        f"VI_1.notify_master: {ok}: directory {shared} is writable by group/others (chmod go-w {shared})"
+    ]
+    shared.chmod(0o1777)  # sticky, like /tmp: others cannot replace root's file
+    assert check_notify_scripts(cfg) == []
