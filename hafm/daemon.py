@@ -90,12 +90,15 @@ class Daemon:
         }
         for config in self.config.instances.values():
             self._add_driver(config, interfaces)
-        # Build the announcement frames (imports scapy) off the event loop, ahead of any failover.
+        # Build the announcement frames now, before any instance runs: the first build imports
+        # scapy's layers (~0.3 s), which would otherwise hold the GIL while adverts are due.
+        preparing = []
         for driver in self.drivers.values():
             for dev, iface in interfaces.items():
                 vips = tuple(v for v in driver.instance.vips if (v.dev or driver.instance.config.interface) == dev)
                 if vips:
-                    self._spawn(asyncio.to_thread(iface.announcer.prepare, vips))
+                    preparing.append(asyncio.to_thread(iface.announcer.prepare, vips))
+        await asyncio.gather(*preparing)
         self._install_signals()
         self._spawn(watch_links(self._on_link, self._stop))
         self._start_checks()

@@ -80,3 +80,13 @@ def test_v3_ipv6_unsolicited_na_moves_the_client(lab: Lab, tmp_path: Path) -> No
     a.stop()
     assert b.wait_state("MASTER")
     assert wait_until(lambda: client.neighbour_mac(VIP6) == b.host.mac, timeout=2), "unsolicited NA not honoured"
+
+
+def test_v3_at_ten_milliseconds(lab: Lab, tmp_path: Path) -> None:
+    """advert_int 0.01: the Backup never times out while the Master lives, and takes over fast when it dies."""
+    a, b, nodes = pair(lab, tmp_path, advert_int=0.01, vip=f"{VIP4}/24")
+    assert not wait_until(lambda: b.state() != "BACKUP", timeout=3), "a late advert made B take over"
+    start = time.monotonic()
+    a.kill()
+    assert wait_until(lambda: b.has_vip(VIP4), timeout=3, interval=0.005), b.log
+    assert time.monotonic() - start <= master_down(90, 0.01) + MARGIN
