@@ -1,5 +1,6 @@
 """The classic two-Tomcat setup: A (100, MASTER) and B (90, BACKUP), VRRPv2, PASS auth, VRID 51."""
 
+import time
 from pathlib import Path
 
 from scapy.layers.l2 import ARP, Ether
@@ -29,9 +30,12 @@ def test_sigterm_master_backup_takes_over_and_client_follows(lab: Lab, tmp_path:
     assert vip_holders(nodes) == ["a"]
 
     sniffer = client.sniff(bpf_filter="arp")
+    stopped = time.monotonic()
     assert a.stop() == 0, "SIGTERM exits 0"
-    outage = wait_for_page(client, "from server 198.51.100.2", timeout=5)
-    assert outage is not None, b.log
+    exit_took = time.monotonic() - stopped
+    assert exit_took < 1.0, f"hafm took {exit_took:.2f} s to exit on SIGTERM"
+    assert wait_for_page(client, "from server 198.51.100.2", timeout=5) is not None, b.log
+    outage = time.monotonic() - stopped
     assert outage <= SKEW_B + MARGIN, f"client saw B after {outage:.3f} s, bound {SKEW_B + MARGIN:.3f} s"
     assert vip_holders(nodes) == ["b"], "A released the VIP on SIGTERM"
     assert "BACKUP -> MASTER (master 198.51.100.1 resigned (priority 0 advert))" in b.current_log()
