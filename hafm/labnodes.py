@@ -292,6 +292,34 @@ class HafmPluginNode(HafmNode):
         DaemonNode.__post_init__(self)
 
 
+@dataclass
+class RawHafmNode(HafmNode):
+    """hafm whose ``config`` is the complete file, written as is (e.g. ``hafm convert`` output with its own
+    ``[global]`` table), where :class:`HafmNode` would prepend a ``[global]`` header of its own."""
+
+    def __post_init__(self) -> None:
+        DaemonNode.__post_init__(self)
+
+
+def start_mixed_nodes(
+    lab: Lab, workdir: Path, specs: dict[str, tuple[str, type[DaemonNode], str]], *, start: bool = True
+) -> dict[str, DaemonNode]:
+    """Like :func:`start_nodes`, but each host names its daemon kind: {name: (ipv4/prefix, kind, config)}.
+
+    For clusters mixing keepalived and hafm; the daemons start in the order given, or not at all
+    with ``start=False`` (to set up a fault first, then call ``node.start()``).
+    """
+    nodes: dict[str, DaemonNode] = {}
+    for number, (name, (address, kind, config)) in enumerate(specs.items(), start=1):
+        host = lab.add_host(name, address, f"2001:db8::{number}/64")
+        host.start_test_page_server()
+        nodes[name] = kind(host=host, config=config, workdir=workdir / "daemons")
+    for node in nodes.values():
+        if start:
+            node.start()
+    return nodes
+
+
 def first_answer_from(poller: ClientPoller, server: str, since: float) -> float | None:
     """Seconds from ``since`` (a time.monotonic()) to the poller's first answer from ``server``
     after it, or None if none came."""
