@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import stat
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +22,7 @@ from hafm.labnodes import (
     check_toml,
     first_answer_from,
     instance_toml,
+    start_nodes,
     vip_holders,
 )
 
@@ -171,4 +173,69 @@ def test_check_type_moves_the_vip(lab: Lab, tmp_path: Path, setup: Callable[[Pat
         assert b.wait_state("BACKUP"), b.log
         assert f"check tomcat: up ({up_detail}" in a.current_log()[a_mark:]
         assert "VI_1: priority 80 -> 100" in a.current_log()[a_mark:]
+        assert vip_holders(nodes) == ["a"]
+
+
+GATEWAY_EXAMPLE = Path(__file__).resolve().parents[2] / "conf.d" / "gateway.toml"
+GW = "198.51.100.254"
+
+
+def test_gateway_ping_check_puts_an_unreachable_node_in_fault(lab: Lab, tmp_path: Path) -> None:
+    """The arbiter pattern, with the shipped conf.d/gateway.toml (only its host changed)."""
+    example = tomllib.loads(GATEWAY_EXAMPLE.read_text())["check"]["gateway"]
+    assert example["weight"] == 0 and example["type"] == "ping"
+    gateway = check_toml("gateway", **{**example, "host": GW})
+    interval, fall, rise, timeout = example["interval"], example["fall"], example["rise"], example["timeout"]
+    gw = lab.add_host("gw", f"{GW}/24")
+    # Only A tracks the gateway here: the gateway's link going down stands in for A losing its
+    # uplink (in production both nodes track it, and the one that still reaches it keeps the VIP).
+    nodes = start_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": (
+                f"{A}/24",
+                instance_toml(priority=100, state="MASTER", extra='track_check = ["gateway"]\n') + gateway,
+            ),
+            "b": (f"{B}/24", instance_toml(priority=90)),
+        },
+    )
+    a, b = nodes["a"], nodes["b"]
+    assert _wait_log(a, f"check gateway: up (reply from {GW}"), a.log
+    assert a.wait_state("MASTER", timeout=10), a.log
+    assert b.wait_state("BACKUP"), b.log
+    client = lab.add_host("client", "198.51.100.50/24")
+
+    with ClientPoller(client) as poller:
+        assert poller.wait_for(A, timeout=3), "client never saw A"
+        a_mark = len(a.current_log())
+        cut = time.monotonic()
+        lab.link_down(gw)
+        # Down after `fall` lost pings; A leaves MASTER with a priority-0 advert, B waits only Skew_Time.
+        bound = fall * interval + timeout + SKEW_B + MARGIN
+        assert poller.wait_for(B, timeout=bound + 3), f"B never answered through the VIP\n{a.log}"
+        took = first_answer_from(poller, B, cut)
+        assert took is not None
+        print(f"\ngateway down: client saw B {took:.3f} s after the gateway's link went down (bound {bound:.3f} s)")
+        assert took <= bound, f"takeover after {took:.3f} s, bound {bound:.3f} s\n{a.log}"
+        assert a.wait_state("FAULT"), a.log
+        log = a.current_log()[a_mark:]
+        assert "check gateway: down (" in log
+        assert "VI_1: MASTER -> FAULT (" in log
+        assert f"BACKUP -> MASTER (master {A} resigned (priority 0 advert))" in b.current_log()
+        assert vip_holders(nodes) == ["b"], "A in FAULT must not hold the VIP"
+
+        a_mark = len(a.current_log())
+        healed = time.monotonic()
+        lab.link_up(gw)
+        # Up after `rise` answered pings, then A (BACKUP at 100) preempts B when its timer runs out.
+        back_bound = rise * interval + timeout + 3 * ADVERT_INT + SKEW_A + MARGIN
+        assert poller.wait_for(A, timeout=back_bound + 3), f"A never came back\n{a.log}"
+        back = first_answer_from(poller, A, healed)
+        assert back is not None and back <= back_bound, f"A back after {back} s, bound {back_bound:.3f} s\n{a.log}"
+        assert a.wait_state("MASTER"), a.log
+        assert b.wait_state("BACKUP"), b.log
+        log = a.current_log()[a_mark:]
+        assert "check gateway: up (" in log
+        assert "VI_1: FAULT -> BACKUP (" in log
         assert vip_holders(nodes) == ["a"]
