@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Coroutine
@@ -565,3 +566,27 @@ def test_script_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> No
     ]
     shared.chmod(0o1777)  # sticky, like /tmp: others cannot replace root's file
     assert check_notify_scripts(cfg) == []
+
+
+# -- docs/notify.md stays true -------------------------------------------------------------
+
+
+def test_docs_state_the_real_defaults_and_every_variable() -> None:
+    from hafm import notify_runner
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "notify.md").read_text()
+    assert f"**Timeout: {notify_runner.NOTIFY_TIMEOUT:g} s**" in docs
+    assert f"at most **{notify_runner.QUEUE_LIMIT}** pending" in docs
+    assert f"**{notify_runner.SHUTDOWN_GRACE:g} s**" in docs
+    assert f"`{ENV_PATH}`" in docs
+    instance_env = environment(
+        Transition(kind="INSTANCE", name="VI_1", old_state="INIT", new_state="BACKUP", reason="", priority=1)
+    )
+    group_env = environment(
+        Transition(kind="GROUP", name="G1", old_state="INIT", new_state="BACKUP", reason="", priority=None)
+    )
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", docs, re.MULTILINE))
+    assert documented == set(instance_env) | set(group_env)
+    for example in ("log-to-syslog.sh", "tomcat-on-master.sh", "webhook.sh"):
+        path = Path(__file__).resolve().parent.parent / "contrib" / "notify" / example
+        assert path.stat().st_mode & 0o111 and f"(../contrib/notify/{example})" in docs
