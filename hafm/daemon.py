@@ -353,7 +353,8 @@ class Daemon:
             )
         cause = self._check_fault.get(config.name)
         if verdict.fault and cause is None:
-            cause = f"tracked check fault: {verdict.explanation}"
+            down = [t.name for t in tracked if t.weight == 0 and not t.up]
+            cause = f"check {', '.join(down)} down" if down else f"tracked check fault ({verdict.explanation})"
             self._check_fault[config.name] = cause
             driver.feed(ev.FaultChanged(cause=cause, active=True))
         elif not verdict.fault and cause is not None:

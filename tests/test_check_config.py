@@ -51,9 +51,18 @@ def test_example_config_passes_a_validator_for_http(tmp_path: Path) -> None:
         seen.append(dict(options))
         return []
 
-    code, _, _ = run_captured(EXAMPLE, check_validators={"http": http})
+    code, _, _ = run_captured(EXAMPLE, check_validators={"http": http, "ping": lambda options: []})
     assert code == 0
     assert seen[0]["url"] == "http://127.0.0.1:8080/test/test.html"
+
+
+def test_example_config_passes_the_builtin_check_validators() -> None:
+    from hafm.plugin_manager import check_types, make_plugin_manager
+
+    validators = {name: t.validate for name, t in check_types(make_plugin_manager(load_entry_points=False)).items()}
+    code, out, err = run_captured(EXAMPLE, check_validators=validators)
+    assert code == 0, err
+    assert "[check.gateway]" in out
 
 
 def test_errors_go_to_stderr_one_per_line_and_exit_1(tmp_path: Path) -> None:
