@@ -1,15 +1,32 @@
 """A partition makes both nodes Master; healing it leaves exactly one, and the client follows the winner."""
 
+import functools
 import time
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import VIP4, instance_toml, start_nodes, vip_holders
+from hafm.labnodes import VIP4, HafmPluginNode, instance_toml, start_nodes, vip_holders
 
 ADVERT_INT = 1.0
 
+# A third-party plugin on the split-brain hook, loaded as a conf.d/*.py drop-in.
+RECORDER = """\
+from pathlib import Path
+
+from hafm.hooks import hookimpl
+
+
+@hookimpl
+def hafm_split_brain(instance, peer, peer_priority):
+    with open(Path(__file__).with_name("split_brain.log"), "a") as log:
+        log.write(f"{instance} {peer} {peer_priority}\\n")
+"""
+
 
 def test_partition_then_heal(lab: Lab, tmp_path: Path) -> None:
+    plugins = tmp_path / "conf.d"
+    plugins.mkdir()
+    (plugins / "recorder.py").write_text(RECORDER)
     nodes = start_nodes(
         lab,
         tmp_path,
@@ -17,6 +34,7 @@ def test_partition_then_heal(lab: Lab, tmp_path: Path) -> None:
             "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
             "b": ("198.51.100.2/24", instance_toml(priority=90)),
         },
+        kind=functools.partial(HafmPluginNode, plugin_dirs=(str(plugins),)),  # type: ignore[arg-type]
     )
     a, b = nodes["a"], nodes["b"]
     client = lab.add_host("client", "198.51.100.50/24")
@@ -38,6 +56,8 @@ def test_partition_then_heal(lab: Lab, tmp_path: Path) -> None:
     assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=1)
     assert "VI_1: split brain: another master 198.51.100.2 prio 90" in a.current_log()
     assert a.current_log().count("split brain") == 1, "logged once per episode"
+    assert wait_until(lambda: (plugins / "split_brain.log").exists(), timeout=1)
+    assert (plugins / "split_brain.log").read_text() == "VI_1 198.51.100.2 90\n", "the hook fired once"
     # The winner re-announced the VIP: the client is back on A without waiting for ARP to age.
     assert wait_until(lambda: client.neighbour_mac(VIP4) == a.host.mac, timeout=2)
     assert client.http_get("http://198.51.100.100/test/test.html") is not None
