@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
 from hafm.config import CheckValidator, format_effective, load_config
+from hafm.config_model import Config
 from hafm.errors import ConfigError
 
 
@@ -15,17 +16,21 @@ def run(
     path: Path,
     *,
     check_validators: Mapping[str, CheckValidator] | None = None,
+    extra_checks: Callable[[Config], list[str]] | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
     """Load ``path``: print the effective configuration to ``out`` and return 0,
     or print every error to ``err`` and return 1.
 
+    ``extra_checks`` returns more error lines for a loaded config (e.g. notify script permissions).
     ``check_validators`` is what the plugins declare (see :func:`hafm.config.load_config`); without it,
     check types are not verified.
     """
     try:
         config = load_config(path, check_validators=check_validators)
+        if extra_checks is not None and (problems := extra_checks(config)):
+            raise ConfigError(problems)
     except ConfigError as exc:
         for message in exc.messages:
             print(message, file=err)

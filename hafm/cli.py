@@ -14,6 +14,7 @@ from hafm import __version__
 from hafm.config import CheckValidator
 from hafm.config_model import Config, GlobalConfig
 from hafm.errors import ConfigError, HafmError
+from hafm.notify_runner import check_notify_scripts
 from hafm.plugin_manager import HafmPluginManager, check_types, make_plugin_manager
 
 DEFAULT_CONFIG = Path("/etc/hafm.toml")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             from hafm.check_config import run as check_config
 
             pm = _plugins(config_path)
-            return check_config(config_path, check_validators=_validators(pm))
+            return check_config(config_path, check_validators=_validators(pm), extra_checks=check_notify_scripts)
         if command == "plugins":
             return _list_plugins(config_path)
         return _run_daemon(config_path, getattr(args, "log_level", None))
@@ -111,7 +112,11 @@ def _load(config_path: Path) -> tuple[Config, HafmPluginManager]:
     from hafm.config import load_config
 
     pm = _plugins(config_path)
-    return load_config(config_path, check_validators=_validators(pm)), pm
+    config = load_config(config_path, check_validators=_validators(pm))
+    problems = check_notify_scripts(config)
+    if problems:
+        raise ConfigError(problems)
+    return config, pm
 
 
 def _list_plugins(config_path: Path) -> int:

@@ -102,7 +102,7 @@ class Daemon:
         self._install_signals()
         self._spawn(watch_links(self._on_link, self._stop))
         self._start_checks()
-        self._spawn(call_safely(self.pm, "hafm_startup", config=self.config))
+        await call_safely(self.pm, "hafm_startup", config=self.config)
         log.info(
             "hafm %s started: %s",
             __version__,

@@ -225,7 +225,8 @@ def check_notify_scripts(config: Config) -> list[str]:
     directory above it must be owned by root and not writable by group/others
     (sticky directories such as ``/tmp`` excepted).  A program without a
     ``/`` is looked up in hafm's fixed ``PATH``.  Lines read
-    ``VI_1.notify_master: /etc/hafm/notify.sh is writable by group/others (chmod go-w /etc/hafm/notify.sh)``.
+    ``/etc/hafm.toml: vrrp_instance.VI_1.notify_master: /etc/hafm/notify.sh is writable by group/others
+    (chmod go-w /etc/hafm/notify.sh)``.
     """
     problems: list[str] = []
     for key, command in _configured(config):
@@ -234,7 +235,9 @@ def check_notify_scripts(config: Config) -> list[str]:
         except OSError as exc:
             problem = f"cannot check {shlex.split(command)[0]}: {exc.strerror or exc}"
         if problem:
-            problems.append(f"{key}: {problem}")
+            # Name the file and the full table path, like every other configuration error.
+            table_key = key if key.startswith("vrrp_sync_group.") else f"vrrp_instance.{key}"
+            problems.append(f"{config.provenance.get(table_key, config.path)}: {table_key}: {problem}")
     return problems
 
 

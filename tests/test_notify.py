@@ -525,7 +525,7 @@ def test_safe_scripts_pass_the_check(tmp_path: Path) -> None:
 def test_writable_script_is_refused_with_the_fix(tmp_path: Path) -> None:
     bad = script(tmp_path, "notify.sh", "#!/bin/sh\n", mode=0o775)
     cfg = config(instance(notify=Notify(master=str(bad))))
-    assert check_notify_scripts(cfg) == [f"VI_1.notify_master: {bad} is writable by group/others (chmod go-w {bad})"]
+    assert check_notify_scripts(cfg) == [f"/etc/hafm.toml: vrrp_instance.VI_1.notify_master: {bad} is writable by group/others (chmod go-w {bad})"]
 
 
 def test_script_owned_by_another_user_is_refused(tmp_path: Path) -> None:
@@ -535,7 +535,7 @@ def test_script_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     os.chown(bad, 1000, 1000)
     cfg = config(instance(notify=Notify(backup=str(bad))))
     [problem] = check_notify_scripts(cfg)
-    assert problem.startswith(f"VI_1.notify_backup: {bad} is owned by ")
+    assert problem.startswith(f"/etc/hafm.toml: vrrp_instance.VI_1.notify_backup: {bad} is owned by ")
     assert problem.endswith(f"(uid 1000), not root (chown root {bad})")
 
 
@@ -547,11 +547,11 @@ def test_missing_relative_and_non_executable_scripts_are_refused(tmp_path: Path)
         groups=(SyncGroupConfig(name="G1", group=("VI_1",), notify=Notify(master=str(tmp_path))),),
     )
     assert check_notify_scripts(cfg) == [
-        f"VI_1.notify_master: {tmp_path / 'missing.sh'} does not exist",
-        f"VI_1.notify_fault: {plain} is not executable (chmod 755 {plain})",
-        f"VI_2.notify_stop: no-such-notify-program is not found in {ENV_PATH} (give an absolute path)",
-        "VI_2.notify: ./relative.sh is a relative path (give an absolute path)",
-        f"vrrp_sync_group.G1.notify_master: {tmp_path} is not a regular file",
+        f"/etc/hafm.toml: vrrp_instance.VI_1.notify_master: {tmp_path / 'missing.sh'} does not exist",
+        f"/etc/hafm.toml: vrrp_instance.VI_1.notify_fault: {plain} is not executable (chmod 755 {plain})",
+        f"/etc/hafm.toml: vrrp_instance.VI_2.notify_stop: no-such-notify-program is not found in {ENV_PATH} (give an absolute path)",
+        "/etc/hafm.toml: vrrp_instance.VI_2.notify: ./relative.sh is a relative path (give an absolute path)",
+        f"/etc/hafm.toml: vrrp_sync_group.G1.notify_master: {tmp_path} is not a regular file",
     ]
 
 
@@ -562,7 +562,7 @@ def test_script_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> No
     ok = script(shared, "notify.sh", "#!/bin/sh\n")
     cfg = config(instance(notify=Notify(master=str(ok))))
     assert check_notify_scripts(cfg) == [
-        f"VI_1.notify_master: {ok}: directory {shared} is writable by group/others (chmod go-w {shared})"
+        f"/etc/hafm.toml: vrrp_instance.VI_1.notify_master: {ok}: directory {shared} is writable by group/others (chmod go-w {shared})"
     ]
     shared.chmod(0o1777)  # sticky, like /tmp: others cannot replace root's file
     assert check_notify_scripts(cfg) == []

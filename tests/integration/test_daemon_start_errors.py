@@ -72,3 +72,17 @@ def test_bad_command_line(host: Host) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "invalid choice: 'loud'" in result.stderr
+
+
+def test_unsafe_notify_script_is_refused(host: Host, tmp_path: Path) -> None:
+    script = tmp_path / "notify.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o775)
+    config = write(tmp_path, instance_toml(priority=100, extra=f'notify_master = "{script}"'))
+    assert_one_line_error(
+        run_hafm(host, config),
+        f"{config}: vrrp_instance.VI_1.notify_master: {script} is writable by group/others (chmod go-w {script})",
+    )
+    check = host.run(sys.executable, "-m", "hafm", "check-config", str(config), check=False)
+    assert check.returncode == 1
+    assert f"vrrp_instance.VI_1.notify_master: {script} is writable by group/others" in check.stderr
