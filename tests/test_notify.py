@@ -512,6 +512,8 @@ def _wait_file(path: Path, timeout: float = 5) -> bool:
 
 # -- security check --------------------------------------------------------------------
 
+CFG = "/etc/hafm.toml: "
+
 
 def test_safe_scripts_pass_the_check(tmp_path: Path) -> None:
     ok = script(tmp_path, "ok.sh", "#!/bin/sh\n")
@@ -525,7 +527,9 @@ def test_safe_scripts_pass_the_check(tmp_path: Path) -> None:
 def test_writable_script_is_refused_with_the_fix(tmp_path: Path) -> None:
     bad = script(tmp_path, "notify.sh", "#!/bin/sh\n", mode=0o775)
     cfg = config(instance(notify=Notify(master=str(bad))))
-    assert check_notify_scripts(cfg) == [f"/etc/hafm.toml: vrrp_instance.VI_1.notify_master: {bad} is writable by group/others (chmod go-w {bad})"]
+    assert check_notify_scripts(cfg) == [
+        CFG + f"vrrp_instance.VI_1.notify_master: {bad} is writable by group/others (chmod go-w {bad})"
+    ]
 
 
 def test_script_owned_by_another_user_is_refused(tmp_path: Path) -> None:
@@ -535,7 +539,7 @@ def test_script_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     os.chown(bad, 1000, 1000)
     cfg = config(instance(notify=Notify(backup=str(bad))))
     [problem] = check_notify_scripts(cfg)
-    assert problem.startswith(f"/etc/hafm.toml: vrrp_instance.VI_1.notify_backup: {bad} is owned by ")
+    assert problem.startswith(CFG + f"vrrp_instance.VI_1.notify_backup: {bad} is owned by ")
     assert problem.endswith(f"(uid 1000), not root (chown root {bad})")
 
 
@@ -547,11 +551,12 @@ def test_missing_relative_and_non_executable_scripts_are_refused(tmp_path: Path)
         groups=(SyncGroupConfig(name="G1", group=("VI_1",), notify=Notify(master=str(tmp_path))),),
     )
     assert check_notify_scripts(cfg) == [
-        f"/etc/hafm.toml: vrrp_instance.VI_1.notify_master: {tmp_path / 'missing.sh'} does not exist",
-        f"/etc/hafm.toml: vrrp_instance.VI_1.notify_fault: {plain} is not executable (chmod 755 {plain})",
-        f"/etc/hafm.toml: vrrp_instance.VI_2.notify_stop: no-such-notify-program is not found in {ENV_PATH} (give an absolute path)",
-        "/etc/hafm.toml: vrrp_instance.VI_2.notify: ./relative.sh is a relative path (give an absolute path)",
-        f"/etc/hafm.toml: vrrp_sync_group.G1.notify_master: {tmp_path} is not a regular file",
+        CFG + f"vrrp_instance.VI_1.notify_master: {tmp_path / 'missing.sh'} does not exist",
+        CFG + f"vrrp_instance.VI_1.notify_fault: {plain} is not executable (chmod 755 {plain})",
+        CFG
+        + f"vrrp_instance.VI_2.notify_stop: no-such-notify-program is not found in {ENV_PATH} (give an absolute path)",
+        CFG + "vrrp_instance.VI_2.notify: ./relative.sh is a relative path (give an absolute path)",
+        CFG + f"vrrp_sync_group.G1.notify_master: {tmp_path} is not a regular file",
     ]
 
 
@@ -562,7 +567,8 @@ def test_script_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> No
     ok = script(shared, "notify.sh", "#!/bin/sh\n")
     cfg = config(instance(notify=Notify(master=str(ok))))
     assert check_notify_scripts(cfg) == [
-        f"/etc/hafm.toml: vrrp_instance.VI_1.notify_master: {ok}: directory {shared} is writable by group/others (chmod go-w {shared})"
+        CFG + f"vrrp_instance.VI_1.notify_master: {ok}: directory {shared} is writable by group/others "
+        f"(chmod go-w {shared})"
     ]
     shared.chmod(0o1777)  # sticky, like /tmp: others cannot replace root's file
     assert check_notify_scripts(cfg) == []
