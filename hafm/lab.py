@@ -48,6 +48,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 import hafm
+from hafm.codec import checksum
 
 __all__ = [
     "ALLOWED_NETWORKS",
@@ -185,15 +186,6 @@ def _socket_in_netns(netns: str, family: int, type: int, proto: int = 0) -> sock
     return outcome
 
 
-def _icmp_checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _ping_in_netns(netns: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, timeout: float) -> bool:
     ident = secrets.randbits(16)
     payload = secrets.token_bytes(16)
@@ -203,8 +195,8 @@ def _ping_in_netns(netns: str, address: ipaddress.IPv4Address | ipaddress.IPv6Ad
         family, proto, request, reply = socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, 129
     header = struct.pack("!BBHHH", request, 0, 0, ident, 1)
     # The kernel fills in the ICMPv6 checksum (it covers a pseudo-header); ICMPv4's is ours.
-    checksum = _icmp_checksum(header + payload) if address.version == 4 else 0
-    packet = struct.pack("!BBHHH", request, 0, checksum, ident, 1) + payload
+    icmp_checksum = checksum(header + payload) if address.version == 4 else 0
+    packet = struct.pack("!BBHHH", request, 0, icmp_checksum, ident, 1) + payload
     deadline = time.monotonic() + timeout
     with _socket_in_netns(netns, family, socket.SOCK_RAW, proto) as sock:
         try:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from hafm.codec import checksum
 from hafm.config_model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 
@@ -36,16 +37,6 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     if host is not None and (not isinstance(host, str) or not host):
         problems.append(("host", "must be an IP address or host name"))
     return problems
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def echo_request(family: int, ident: int, seq: int, payload: bytes) -> bytes:
