@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hafm.lab import Lab, netns_unavailable_reason
-from hafm.labnodes import VIP4, ClientPoller, DaemonNode, instance_toml, start_nodes
+from hafm.labnodes import VIP4, ClientPoller, DaemonNode, start_classic_pair
 
 A, B = "198.51.100.1", "198.51.100.2"
 PRIO_A, PRIO_B = 100, 90
@@ -68,18 +68,8 @@ def run_demo(*, keep: bool = False, event: str = "term", vrrp_version: int = 2) 
 def _play(lab: Lab, workdir: Path, *, keep: bool, event: str, version: int, advert_int: float) -> int:
     say(f"hafm demo: two servers behind VIP {VIP4} (VRRPv{version}, VRID 51, advert_int {advert_int:g} s)")
     say(f"  node A {A} priority {PRIO_A} MASTER, node B {B} priority {PRIO_B} BACKUP; work dir {workdir}")
-    nodes = start_nodes(
-        lab,
-        workdir,
-        {
-            "a": (f"{A}/24", instance_toml(priority=PRIO_A, state="MASTER", version=version, advert_int=advert_int)),
-            "b": (f"{B}/24", instance_toml(priority=PRIO_B, version=version, advert_int=advert_int)),
-        },
-    )
-    for node in nodes.values():
-        node.log_level = "info"  # type: ignore[attr-defined]
+    a, b, nodes = start_classic_pair(lab, workdir, version=version, advert_int=advert_int)
     client = lab.add_host("client", "198.51.100.50/24")
-    a, b = nodes["a"], nodes["b"]
     with ClientPoller(client) as poller:
         if not (a.wait_state("MASTER") and poller.wait_for(A, timeout=5)):
             say("node A did not become MASTER; its log:\n" + a.log)

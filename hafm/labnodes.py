@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import tomli_w
 
@@ -192,6 +192,25 @@ def start_nodes(
     for node in nodes.values():
         node.start()
     return nodes
+
+
+def start_classic_pair(
+    lab: Lab, workdir: Path, *, kind: type[DaemonNode] = HafmNode, **common: Any
+) -> tuple[DaemonNode, DaemonNode, dict[str, DaemonNode]]:
+    """The classic two-Tomcat pair: A (198.51.100.1, priority 100, MASTER) and B (198.51.100.2, 90, BACKUP).
+
+    ``common`` goes to :func:`instance_toml` for both nodes (e.g. ``version=3, advert_int=0.1``).
+    """
+    nodes = start_nodes(
+        lab,
+        workdir,
+        {
+            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER", **common)),
+            "b": ("198.51.100.2/24", instance_toml(priority=90, **common)),
+        },
+        kind=kind,
+    )
+    return nodes["a"], nodes["b"], nodes
 
 
 def vip_holders(nodes: dict[str, DaemonNode], vip: str = VIP4) -> list[str]:

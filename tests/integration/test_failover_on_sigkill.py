@@ -4,22 +4,14 @@ import time
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import start_classic_pair, vip_holders
 
 MASTER_DOWN_B = 3 + (256 - 90) / 256
 MARGIN = 0.3
 
 
 def test_sigkill_master(lab: Lab, tmp_path: Path) -> None:
-    nodes = start_nodes(
-        lab,
-        tmp_path,
-        {
-            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
-            "b": ("198.51.100.2/24", instance_toml(priority=90)),
-        },
-    )
-    a, b = nodes["a"], nodes["b"]
+    a, b, nodes = start_classic_pair(lab, tmp_path)
     assert a.wait_state("MASTER") and b.wait_state("BACKUP")
     start = time.monotonic()
     a.kill()

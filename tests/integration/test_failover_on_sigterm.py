@@ -7,22 +7,14 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
 from hafm.lab import Lab
-from hafm.labnodes import VIP4, instance_toml, start_nodes, vip_holders, wait_for_page
+from hafm.labnodes import VIP4, start_classic_pair, vip_holders, wait_for_page
 
 SKEW_B = (256 - 90) / 256
 MARGIN = 0.2
 
 
 def test_sigterm_master_backup_takes_over_and_client_follows(lab: Lab, tmp_path: Path) -> None:
-    nodes = start_nodes(
-        lab,
-        tmp_path,
-        {
-            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
-            "b": ("198.51.100.2/24", instance_toml(priority=90)),
-        },
-    )
-    a, b = nodes["a"], nodes["b"]
+    a, b, nodes = start_classic_pair(lab, tmp_path)
     client = lab.add_host("client", "198.51.100.50/24")
     assert a.wait_state("MASTER"), a.log
     assert b.wait_state("BACKUP"), b.log

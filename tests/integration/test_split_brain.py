@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import VIP4, HafmPluginNode, instance_toml, start_nodes, vip_holders
+from hafm.labnodes import VIP4, HafmPluginNode, start_classic_pair, vip_holders
 
 ADVERT_INT = 1.0
 
@@ -27,16 +27,8 @@ def test_partition_then_heal(lab: Lab, tmp_path: Path) -> None:
     plugins = tmp_path / "conf.d"
     plugins.mkdir()
     (plugins / "recorder.py").write_text(RECORDER)
-    nodes = start_nodes(
-        lab,
-        tmp_path,
-        {
-            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
-            "b": ("198.51.100.2/24", instance_toml(priority=90)),
-        },
-        kind=functools.partial(HafmPluginNode, plugin_dirs=(str(plugins),)),  # type: ignore[arg-type]
-    )
-    a, b = nodes["a"], nodes["b"]
+    recording = functools.partial(HafmPluginNode, plugin_dirs=(str(plugins),))
+    a, b, nodes = start_classic_pair(lab, tmp_path, kind=recording)  # type: ignore[arg-type]
     client = lab.add_host("client", "198.51.100.50/24")
     assert a.wait_state("MASTER") and b.wait_state("BACKUP")
     assert client.http_get("http://198.51.100.100/test/test.html") is not None  # the client knows A's MAC

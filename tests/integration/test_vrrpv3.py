@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import VIP4, VIP6, DaemonNode, instance_toml, start_nodes, vip_holders
+from hafm.labnodes import VIP4, VIP6, DaemonNode, start_classic_pair, vip_holders
 
 MARGIN = 0.3
 
@@ -23,16 +23,7 @@ Nodes = dict[str, DaemonNode]
 
 
 def pair(lab: Lab, tmp_path: Path, *, advert_int: float, vip: str) -> tuple[DaemonNode, DaemonNode, Nodes]:
-    v3 = dict(version=3, advert_int=advert_int, vips=(vip,))
-    nodes = start_nodes(
-        lab,
-        tmp_path,
-        {
-            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER", **v3)),  # type: ignore[arg-type]
-            "b": ("198.51.100.2/24", instance_toml(priority=90, **v3)),  # type: ignore[arg-type]
-        },
-    )
-    a, b = nodes["a"], nodes["b"]
+    a, b, nodes = start_classic_pair(lab, tmp_path, version=3, advert_int=advert_int, vips=(vip,))
     assert a.wait_state("MASTER"), a.log
     assert b.wait_state("BACKUP"), b.log
     return a, b, nodes
