@@ -444,6 +444,7 @@ def format_effective(config: Config) -> str:
         "control_socket",
         "log_level",
         "notify_fifo",
+        "notify_wait",
     ):
         emit("global", key, getattr(g, key))
 

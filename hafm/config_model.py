@@ -109,6 +109,7 @@ class GlobalConfig:
     control_socket: str = "/run/hafm/hafm.sock"
     log_level: str = "info"
     notify_fifo: str | None = None
+    notify_wait: bool = True  # a notify script waits for the previous one of the same instance
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -359,6 +359,7 @@ GLOBAL_KEYS: dict[str, Key] = {
     "control_socket": Key(convert=absolute_path),
     "log_level": Key(convert=choice("debug", "info", "warning", "error")),
     "notify_fifo": Key(convert=absolute_path),
+    "notify_wait": Key(convert=boolean),
 }
 
 INSTANCE_KEYS: dict[str, Key] = {

@@ -516,7 +516,7 @@ class NotifyRunner:
     def __init__(self, config: Config, *, timeout: float = NOTIFY_TIMEOUT, queue_limit: int = QUEUE_LIMIT) -> None:
         self.timeout = timeout
         self.queue_limit = queue_limit
-        self.queues: dict[tuple[str, str], NotifyQueue] = {}
+        self.queues: dict[tuple[str, str, int], NotifyQueue] = {}
         self.fifo: NotifyFifo | None = None
         self.closing = False
         self.config = config
@@ -574,12 +574,23 @@ class NotifyRunner:
         commands = commands_for(notify, transition)
         if not commands:
             return
-        key = (transition.kind, transition.name)
+        self._queue_for(transition).put(_Entry(transition=transition, commands=tuple(commands)))
+
+    def _queue_for(self, transition: Transition) -> NotifyQueue:
+        """The instance's one queue; with ``notify_wait = false`` any idle queue of a small pool,
+        so a transition's scripts start at once, as keepalived does."""
+        serial = 0
+        if not self.config.global_.notify_wait:
+            while (queue := self.queues.get((transition.kind, transition.name, serial))) is not None:
+                if not queue.pending and queue.running is None:
+                    return queue
+                serial += 1
+        key = (transition.kind, transition.name, serial)
         queue = self.queues.get(key)
         if queue is None:
             label = _key_prefix(transition.kind, transition.name)
             queue = self.queues[key] = NotifyQueue(label, limit=self.queue_limit, timeout=self.timeout)
-        queue.put(_Entry(transition=transition, commands=tuple(commands)))
+        return queue
 
     async def aclose(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Shutdown: run the STOP scripts (within ``grace`` seconds in total), kill everything else.

@@ -65,10 +65,12 @@ def instance(
     )
 
 
-def config(*instances: InstanceConfig, fifo: str | None = None, groups: tuple[SyncGroupConfig, ...] = ()) -> Config:
+def config(
+    *instances: InstanceConfig, fifo: str | None = None, groups: tuple[SyncGroupConfig, ...] = (), wait: bool = True
+) -> Config:
     return Config(
         path=Path("/etc/hafm.toml"),
-        global_=GlobalConfig(notify_fifo=fifo),
+        global_=GlobalConfig(notify_fifo=fifo, notify_wait=wait),
         instances={i.name: i for i in instances},
         sync_groups={g.name: g for g in groups},
     )
@@ -228,6 +230,30 @@ def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_pat
     returned = run(scenario())
     assert returned < 0.05, "queueing must not wait for the scripts"
     assert [state for state, _, _ in runs(log)] == ["MASTER", "BACKUP", "MASTER"]
+
+
+def test_notify_wait_false_starts_each_transition_at_once(tmp_path: Path) -> None:
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.3", backup=f"{rec} {log} 0.3")), wait=False)
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
+        await until_idle(runner)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "c", 100)  # reuses an idle queue
+        await until_idle(runner)
+        assert len(runner.queues) == 2
+        await runner.aclose()
+
+    run(scenario())
+    starts = [at for kind, _, _, at, _ in records(log) if kind == "start"]
+    ends = [at for kind, _, _, at, _ in records(log) if kind == "end"]
+    assert len(starts) == 3
+    assert starts[1] < ends[0], "keepalived-style: the second script did not wait for the first"
+    with pytest.raises(AssertionError, match="while"):
+        runs(log)
 
 
 def test_generic_notify_runs_after_the_specific_script_never_beside_it(tmp_path: Path) -> None:
