@@ -46,6 +46,7 @@ class Daemon:
         self.pm = pm
         self.netlink = Netlink()
         self.infos: dict[str, InterfaceInfo] = {}
+        self.interfaces: dict[str, Interface] = {}
         self.sockets: dict[SocketKey, VrrpSocket] = {}
         self.drivers: dict[str, InstanceDriver] = {}
         self.by_vrid: dict[SocketKey, dict[int, InstanceDriver]] = {}
@@ -85,20 +86,22 @@ class Daemon:
         await self._resolve_interfaces()
         await self._clear_leftover_vips()
         self._open_sockets()
-        interfaces = {
+        self.interfaces = interfaces = {
             name: Interface(index=info.index, announcer=Announcer(name, info.mac)) for name, info in self.infos.items()
         }
         for config in self.config.instances.values():
             self._add_driver(config, interfaces)
-        # Build the announcement frames now, before any instance runs: the first build imports
-        # scapy's layers (~0.3 s), which would otherwise hold the GIL while adverts are due.
-        preparing = []
-        for driver in self.drivers.values():
-            for dev, iface in interfaces.items():
-                vips = tuple(v for v in driver.instance.vips if (v.dev or driver.instance.config.interface) == dev)
-                if vips:
-                    preparing.append(asyncio.to_thread(iface.announcer.prepare, vips))
-        await asyncio.gather(*preparing)
+        # Announcement frames and sockets are made before any instance runs, so a takeover
+        # only sends; see hafm.announce for why the frames are built in a child process.
+        for dev, iface in interfaces.items():
+            vips = tuple(
+                vip
+                for driver in self.drivers.values()
+                for vip in driver.instance.vips
+                if (vip.dev or driver.instance.config.interface) == dev
+            )
+            if vips:
+                await iface.announcer.prepare(vips)
         self._install_signals()
         self._spawn(watch_links(self._on_link, self._stop))
         self._start_checks()
@@ -135,6 +138,8 @@ class Daemon:
             asyncio.get_running_loop().remove_reader(sock.fileno())
             sock.close()
         self.sockets.clear()
+        for interface in self.interfaces.values():
+            interface.announcer.close()
         self.netlink.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
