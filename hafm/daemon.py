@@ -12,7 +12,7 @@ import errno
 import logging
 import signal
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import pluggy
@@ -22,13 +22,14 @@ from hafm import actions as act
 from hafm import events as ev
 from hafm.announce import Announcer
 from hafm.codec import decode
-from hafm.config_model import Config, InstanceConfig, IPAddress
-from hafm.driver import InstanceDriver, Interface
+from hafm.config_model import Config, InstanceConfig, IPAddress, Vip
+from hafm.driver import InstanceDriver, Interface, vips_by_dev
 from hafm.errors import DropReason, HafmError, MalformedAdvert
 from hafm.instance import VrrpInstance
 from hafm.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
 from hafm.plugin_manager import call_safely, check_types
-from hafm.tracking import CheckRunner, Tracked, effective_priority
+from hafm.state import State
+from hafm.tracking import CheckRunner, PriorityVerdict, Tracked, effective_priority
 from hafm.vrrp_socket import Received, VrrpSocket
 
 log = logging.getLogger("hafm")
@@ -56,6 +57,7 @@ class Daemon:
         self.checks: CheckRunner | None = None
         self._check_fault: dict[str, str] = {}  # instance -> the fault cause it was given
         self._sync_causes: dict[str, set[str]] = {}  # instance -> fault causes its sync group gave it
+        self._following: set[str] = set()  # sync groups whose members are being moved to BACKUP
         self.group_states: dict[str, str] = {name: "INIT" for name in config.sync_groups}
         self._group_of = {member: group for group in config.sync_groups.values() for member in group.group}
         self._logged_drops: set[tuple[str | None, DropReason, str]] = set()
@@ -93,15 +95,12 @@ class Daemon:
             self._add_driver(config, interfaces)
         # Announcement frames and sockets are made before any instance runs, so a takeover
         # only sends; see hafm.announce for why the frames are built in a child process.
-        for dev, iface in interfaces.items():
-            vips = tuple(
-                vip
-                for driver in self.drivers.values()
-                for vip in driver.instance.vips
-                if (vip.dev or driver.instance.config.interface) == dev
-            )
-            if vips:
-                await iface.announcer.prepare(vips)
+        announced: dict[str, tuple[Vip, ...]] = {}
+        for driver in self.drivers.values():
+            for dev, vips in vips_by_dev(driver.instance.vips, driver.instance.config.interface).items():
+                announced[dev] = announced.get(dev, ()) + vips
+        for dev, vips in announced.items():
+            await interfaces[dev].announcer.prepare(vips)
         self._install_signals()
         self._spawn(watch_links(self._on_link, self._stop))
         self._start_checks()
@@ -120,7 +119,7 @@ class Daemon:
                 if not self.link_up.get(name, True):
                     driver.feed(ev.LinkChanged(interface=name, up=False))
             driver.start(self._source_address(config))
-        self._sync_faults()
+        self._sync_groups_update()
 
     async def _shutdown(self) -> None:
         log.info("shutting down")
@@ -280,9 +279,6 @@ class Daemon:
 
     def _on_state(self, name: str, change: act.StateChanged) -> None:
         log.info("%s: %s -> %s (%s)", name, change.old.value, change.new.value, change.reason)
-        group = self._group_of.get(name)
-        if group is not None:
-            self._follow_sync_group(group.name, name, change)
         self._spawn(
             call_safely(
                 self.pm,
@@ -294,6 +290,10 @@ class Daemon:
                 priority=change.priority,
             )
         )
+        # After the member's own hook, so notify scripts see the member before its group.
+        group = self._group_of.get(name)
+        if group is not None:
+            self._follow_sync_group(group.name, name, change)
 
     def _on_instance_drop(self, name: str, drop: act.DropAdvert) -> None:
         self._count_drop(name, drop.reason, str(drop.source), drop.detail)
@@ -313,7 +313,7 @@ class Daemon:
             config = driver.instance.config
             if name == config.interface or name in config.track_interface:
                 driver.feed(ev.LinkChanged(interface=name, up=up))
-        self._sync_faults()
+        self._sync_groups_update()
 
     # -- tracked checks ------------------------------------------------------------
 
@@ -321,62 +321,95 @@ class Daemon:
         if not self.config.checks:
             return
         self.checks = CheckRunner(self.config.checks, check_types(self.pm), self._on_check_change)
-        for driver in self.drivers.values():
-            self._apply_tracking(driver)
+        self._apply_tracking(self.drivers)
         self.checks.start()
 
     def _on_check_change(self, name: str, up: bool, detail: str) -> None:
         log.info("check %s: %s (%s)", name, "up" if up else "down", detail)
         self._spawn(call_safely(self.pm, "hafm_check_changed", check_name=name, up=up, detail=detail))
-        for driver in self.drivers.values():
-            if any(t.name == name for t in driver.instance.config.track_check):
-                self._apply_tracking(driver)
+        self._apply_tracking(
+            {n for n, d in self.drivers.items() if any(t.name == name for t in d.instance.config.track_check)}
+        )
 
-    def _apply_tracking(self, driver: InstanceDriver) -> None:
+    def _tracked(self, config: InstanceConfig) -> list[Tracked]:
+        """The instance's tracked checks as they stand, each with its effective weight."""
         assert self.checks is not None
-        config = driver.instance.config
-        if not config.track_check:
+        return [
+            self.checks.tracked(t.name, t.weight if t.weight is not None else self.config.checks[t.name].weight)
+            for t in config.track_check
+        ]
+
+    def _apply_tracking(self, names: Iterable[str]) -> None:
+        """Feed new priorities and check faults to the instances ``names`` and their sync groups.
+
+        Members of a sync group share the largest priority penalty of any member, so a group
+        moves as one by the RFC's own rules (keepalived refuses weights in sync groups unless
+        ``sync_group_tracking_weight`` is set, and then lets members drift apart).
+        """
+        groups = {self._group_of[n].name for n in names if n in self._group_of}
+        names = set(names) | {m for g in groups for m in self.config.sync_groups[g].group if m in self.drivers}
+        tracked = {n: self._tracked(d.instance.config) for n, d in self.drivers.items()}
+        verdicts = {
+            n: effective_priority(self.drivers[n].instance.config.priority, t) for n, t in tracked.items() if t
+        }
+        for name in sorted(names):
+            driver = self.drivers[name]
+            base = driver.instance.config.priority
+            group = self._group_of.get(name)
+            shifts = []  # (priority shift, not our own, why) per member that tracks checks
+            for peer in group.group if group else (name,):
+                verdict = verdicts.get(peer)
+                peer_base = self.drivers[peer].instance.config.priority if peer in self.drivers else 255
+                if verdict is None or peer_base == 255:
+                    continue  # the address owner is not changed by tracking
+                why = verdict.explanation
+                if group is not None and peer != name:
+                    why = f"sync group {group.name}: {peer}: {why}"
+                shifts.append((verdict.priority - peer_base, peer != name, why))
+            shift, _, explanation = min(shifts, default=(0, False, f"base {base}"))
+            self._set_priority(driver, max(1, min(base + shift, 254)), explanation)
+            self._set_check_fault(driver, tracked[name], verdicts.get(name))
+        self._sync_groups_update()
+
+    def _set_priority(self, driver: InstanceDriver, priority: int, explanation: str) -> None:
+        old = driver.instance.priority
+        if priority == old or driver.instance.config.priority == 255:
             return
-        tracked: list[Tracked] = []
-        for track in config.track_check:
-            weight = track.weight if track.weight is not None else self.config.checks[track.name].weight
-            tracked.append(self.checks.tracked(track.name, weight))
-        verdict = effective_priority(config.priority, tracked)
-        old_priority = driver.instance.priority
-        if verdict.priority != old_priority and config.priority != 255:
-            log.info("%s: priority %d -> %d (%s)", config.name, old_priority, verdict.priority, verdict.explanation)
-            driver.feed(ev.PriorityChanged(priority=verdict.priority, explanation=verdict.explanation))
-            self._spawn(
-                call_safely(
-                    self.pm,
-                    "hafm_priority_changed",
-                    instance=config.name,
-                    old=old_priority,
-                    new=verdict.priority,
-                    explanation=verdict.explanation,
-                )
+        log.info("%s: priority %d -> %d (%s)", driver.name, old, priority, explanation)
+        driver.feed(ev.PriorityChanged(priority=priority, explanation=explanation))
+        self._spawn(
+            call_safely(
+                self.pm, "hafm_priority_changed", instance=driver.name, old=old, new=priority, explanation=explanation
             )
-        cause = self._check_fault.get(config.name)
-        if verdict.fault and cause is None:
+        )
+
+    def _set_check_fault(self, driver: InstanceDriver, tracked: list[Tracked], verdict: PriorityVerdict | None) -> None:
+        cause = self._check_fault.get(driver.name)
+        faulty = verdict is not None and verdict.fault
+        if verdict is not None and faulty and cause is None:
             down = [t.name for t in tracked if t.weight == 0 and not t.up]
             cause = f"check {', '.join(down)} down" if down else f"tracked check fault ({verdict.explanation})"
-            self._check_fault[config.name] = cause
+            self._check_fault[driver.name] = cause
             driver.feed(ev.FaultChanged(cause=cause, active=True))
-        elif not verdict.fault and cause is not None:
-            del self._check_fault[config.name]
+        elif not faulty and cause is not None:
+            del self._check_fault[driver.name]
             driver.feed(ev.FaultChanged(cause=cause, active=False))
-        self._sync_faults()
 
     # -- sync groups -----------------------------------------------------------------
 
     def _follow_sync_group(self, group: str, member: str, change: act.StateChanged) -> None:
-        """Members move together: BACKUP is followed at once, faults through :meth:`_sync_faults`."""
+        """Members move together: BACKUP is followed at once, the rest through :meth:`_sync_groups_update`."""
         members = self.config.sync_groups[group].group
-        if change.old.value == "MASTER" and change.new.value == "BACKUP" and not change.reason.startswith("sync group"):
-            for other in members:
-                if other != member and other in self.drivers:
-                    self.drivers[other].feed(ev.SyncGroupBackup(group=group, member=member))
-        self._sync_faults()
+        # A member that steps down because the group told it to must not tell the group again.
+        if change.old is State.MASTER and change.new is State.BACKUP and group not in self._following:
+            self._following.add(group)
+            try:
+                for other in members:
+                    if other != member and other in self.drivers:
+                        self.drivers[other].feed(ev.SyncGroupBackup(group=group, member=member))
+            finally:
+                self._following.discard(group)
+        self._sync_groups_update()
         states = [self.drivers[m].instance.state.value for m in members if m in self.drivers]
         new = _group_state(states)
         old = self.group_states[group]
@@ -390,19 +423,18 @@ class Daemon:
                 )
             )
 
-    def _sync_faults(self) -> None:
+    def _sync_groups_update(self) -> None:
         """Give every member of a group a fault cause for each *other* member with a fault of its own."""
         for group in self.config.sync_groups.values():
-            own_fault = {
-                member
-                for member in group.group
-                if member in self.drivers
-                and any(not c.startswith("sync group ") for c in self.drivers[member].instance.status().fault_causes)
-            }
-            for member in group.group:
-                if member not in self.drivers:
-                    continue
-                wanted = {f"sync group {group.name}: {other} in FAULT" for other in own_fault if other != member}
+            members = {m: self.drivers[m].instance for m in group.group if m in self.drivers}
+            for member in members:
+                # Recomputed per member: feeding one member below can move the others.
+                faulty = {
+                    m
+                    for m, instance in members.items()
+                    if set(instance.status().fault_causes) - self._sync_causes.get(m, set())
+                }
+                wanted = {f"sync group {group.name}: {other} in FAULT" for other in faulty - {member}}
                 applied = self._sync_causes.setdefault(member, set())
                 for cause in sorted(wanted - applied):
                     applied.add(cause)

@@ -158,14 +158,15 @@ class InstanceDriver:
             case act.SendGratuitous(vips=vips, repeat=repeat):
                 if self.instance.state is not State.MASTER:
                     return  # lost mastership while queued
-                for dev, group in _by_dev(vips, self.instance.config.interface).items():
+                for dev, group in vips_by_dev(vips, self.instance.config.interface).items():
                     self.interfaces[dev].announcer.send(group, repeat)
 
     def _interface(self, vip: Vip) -> Interface:
         return self.interfaces[vip.dev or self.instance.config.interface]
 
 
-def _by_dev(vips: tuple[Vip, ...], default: str) -> dict[str, tuple[Vip, ...]]:
+def vips_by_dev(vips: tuple[Vip, ...], default: str) -> dict[str, tuple[Vip, ...]]:
+    """VIPs grouped by the interface they live on (``default``: the instance's interface)."""
     groups: dict[str, list[Vip]] = {}
     for vip in vips:
         groups.setdefault(vip.dev or default, []).append(vip)

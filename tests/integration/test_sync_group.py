@@ -44,3 +44,36 @@ def test_one_member_fault_moves_both_vips(lab: Lab, tmp_path: Path) -> None:
     assert a.wait_state("MASTER", instance="VI_1"), a.log
     assert a.wait_state("MASTER", instance="VI_2"), a.log
     assert wait_until(lambda: vip_holders(nodes, VIP_FRONT) == ["a"] and vip_holders(nodes, VIP_BACK) == ["a"])
+
+
+def test_member_preempted_elsewhere_takes_the_group_along_without_flapping(lab: Lab, tmp_path: Path) -> None:
+    """A's VI_1 drops to 80 (a weight -20 check): B preempts VI_1, A's VI_2 follows it to BACKUP although
+    its own priority (100) beats B's (90), and stays there until VI_1 comes back."""
+    flag = tmp_path / "flag_a"
+    flag.write_text("0\n")
+    check = f'[check.app]\ntype = "file"\npath = "{flag}"\ninterval = 0.2\nweight = -20\ninit_state = "up"\n'
+    a_config = (
+        instance_toml(priority=100, name="VI_1", vrid=51, vips=(f"{VIP_FRONT}/24",), extra='track_check = ["app"]')
+        + instance_toml(priority=100, name="VI_2", vrid=52, vips=(f"{VIP_BACK}/24",))
+        + '[vrrp_sync_group.G1]\ngroup = ["VI_1", "VI_2"]\n'
+        + check
+    )
+    b_config = (
+        instance_toml(priority=90, name="VI_1", vrid=51, vips=(f"{VIP_FRONT}/24",))
+        + instance_toml(priority=90, name="VI_2", vrid=52, vips=(f"{VIP_BACK}/24",))
+        + '[vrrp_sync_group.G1]\ngroup = ["VI_1", "VI_2"]\n'
+    )
+    nodes = start_nodes(lab, tmp_path, {"a": ("198.51.100.1/24", a_config), "b": ("198.51.100.2/24", b_config)})
+    a = nodes["a"]
+
+    def on(node: str) -> bool:
+        return vip_holders(nodes, VIP_FRONT) == [node] and vip_holders(nodes, VIP_BACK) == [node]
+
+    assert wait_until(lambda: on("a"), timeout=8), a.log
+    flag.write_text("garbage\n")  # the file check goes down: VI_1 100 -> 80
+    assert wait_until(lambda: on("b"), timeout=8), a.log
+    assert "VI_2: MASTER -> BACKUP (sync group G1: VI_1 went BACKUP)" in a.current_log()
+    # Several Master_Down_Intervals: A's VI_2 (100) would preempt B's (90) if the group did not hold it.
+    assert not wait_until(lambda: a.state("VI_2") != "BACKUP", timeout=9), a.log
+    flag.write_text("0\n")
+    assert wait_until(lambda: on("a"), timeout=10), a.log
