@@ -403,10 +403,13 @@ class Lab:
         self._add_netns(self.bridge_ns)
         # No IPv6 on the bridge side: its link-locals and MLD would only add noise to captures.
         self._sysctl(self.bridge_ns, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-        # mcast_snooping 0: the bridge floods VRRP multicast instead of waiting for IGMP/MLD joins.
-        self.bridge_run("ip", "link", "add", "name", BRIDGE, "type", "bridge", "mcast_snooping", "0", "stp_state", "0")
         self.bridge_run("ip", "link", "set", "dev", "lo", "up")
-        self.bridge_run("ip", "link", "set", "dev", BRIDGE, "up")
+        self._add_bridge(BRIDGE)
+
+    def _add_bridge(self, name: str) -> None:
+        # mcast_snooping 0: the bridge floods VRRP multicast instead of waiting for IGMP/MLD joins.
+        self.bridge_run("ip", "link", "add", "name", name, "type", "bridge", "mcast_snooping", "0", "stp_state", "0")
+        self.bridge_run("ip", "link", "set", "dev", name, "up")
 
     def teardown(self) -> None:
         """Kill every process started in the lab and delete every namespace it created.
@@ -597,6 +600,29 @@ class Lab:
             raise LabError(f"{host.netns}: eth0 has no carrier or usable link-local address after {timeout}s")
 
     # -- faults ----------------------------------------------------------------------
+
+    def add_link(self, host: Host | str, ipv4: str, *, dev: str = "eth1", bridge: str = "br1") -> str:
+        """Give ``host`` a second interface ``dev`` on another bridge (a second network, e.g. a back end).
+
+        ``bridge`` is created in the bridge namespace on first use. Returns the bridge port's
+        name, which :meth:`bridge_run` can set down to pull that cable.
+        """
+        found = self._resolve(host)
+        address = check_address(ipv4)
+        if not isinstance(address, ipaddress.IPv4Interface):
+            raise ValueError(f"lab host {found.name!r}: {ipv4!r} is not IPv4")
+        port = f"{found.name}-{dev}"
+        if len(port) > 15:
+            raise ValueError(f"bridge port name {port!r} is longer than 15 characters: use a shorter host name")
+        links = json.loads(self.bridge_run("ip", "-j", "link", "show").stdout or "[]")
+        if not any(link.get("ifname") == bridge for link in links):
+            self._add_bridge(bridge)
+        self.bridge_run("ip", "link", "add", "name", port, "type", "veth", "peer", "name", dev, "netns", found.netns)
+        self.bridge_run("ip", "link", "set", "dev", port, "master", bridge)
+        self.bridge_run("ip", "link", "set", "dev", port, "up")
+        self._run_in(found.netns, ["ip", "addr", "add", str(address), "dev", dev])
+        self._run_in(found.netns, ["ip", "link", "set", "dev", dev, "up"])
+        return port
 
     def link_down(self, host: Host | str) -> None:
         """Set the host's bridge port down: its eth0 loses carrier, as if the cable were pulled."""

@@ -37,12 +37,13 @@ def instance_toml(
     name: str = "VI_1",
     vrid: int = 51,
     extra: str = "",
+    interface: str = "eth0",
 ) -> str:
     """One [vrrp_instance] table; ``extra`` is appended verbatim (more keys)."""
     lines = [
         f"[vrrp_instance.{name}]",
         f'state = "{state}"',
-        'interface = "eth0"',
+        f'interface = "{interface}"',
         f"virtual_router_id = {vrid}",
         f"priority = {priority}",
         f"advert_int = {advert_int}",
@@ -120,8 +121,8 @@ class DaemonNode:
     def wait_state(self, state: str, timeout: float = 8.0, instance: str = "VI_1") -> bool:
         return wait_until(lambda: self.state(instance) == state, timeout=timeout, interval=0.02)
 
-    def has_vip(self, vip: str = VIP4) -> bool:
-        return any(a.split("/")[0] == vip for a in self.host.addresses())
+    def has_vip(self, vip: str = VIP4, dev: str = "eth0") -> bool:
+        return any(a.split("/")[0] == vip for a in self.host.addresses(dev))
 
 
 @dataclass
@@ -213,8 +214,8 @@ def start_classic_pair(
     return nodes["a"], nodes["b"], nodes
 
 
-def vip_holders(nodes: dict[str, DaemonNode], vip: str = VIP4) -> list[str]:
-    return [name for name, node in nodes.items() if node.has_vip(vip)]
+def vip_holders(nodes: dict[str, DaemonNode], vip: str = VIP4, dev: str = "eth0") -> list[str]:
+    return [name for name, node in nodes.items() if node.has_vip(vip, dev)]
 
 
 def wait_for_page(client: Host, expected: str, timeout: float, url: str = TEST_PAGE) -> float | None:

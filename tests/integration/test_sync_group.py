@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import DaemonNode, HafmNode, instance_toml, start_nodes, vip_holders
 
 VIP_FRONT, VIP_BACK = "198.51.100.100", "198.51.100.101"
 
@@ -77,3 +77,36 @@ def test_member_preempted_elsewhere_takes_the_group_along_without_flapping(lab: 
     assert not wait_until(lambda: a.state("VI_2") != "BACKUP", timeout=9), a.log
     flag.write_text("0\n")
     assert wait_until(lambda: on("a"), timeout=10), a.log
+
+
+def test_front_link_down_moves_the_back_vip_too(lab: Lab, tmp_path: Path) -> None:
+    """Two networks: VI_1 on the front (eth0, 198.51.100.0/24), VI_2 on the back (eth1, 203.0.113.0/24)."""
+    back_vip = "203.0.113.100"
+
+    def config(priority: int) -> str:
+        return (
+            instance_toml(priority=priority, name="VI_1", vrid=51, vips=(f"{VIP_FRONT}/24",))
+            + instance_toml(priority=priority, name="VI_2", vrid=52, vips=(f"{back_vip}/24",), interface="eth1")
+            + '[vrrp_sync_group.G1]\ngroup = ["VI_1", "VI_2"]\n'
+        )
+
+    hosts = {name: lab.add_host(name, f"198.51.100.{n}/24") for n, name in ((1, "a"), (2, "b"))}
+    for n, host in enumerate(hosts.values(), start=1):
+        lab.add_link(host, f"203.0.113.{n}/24")
+    nodes: dict[str, DaemonNode] = {
+        name: HafmNode(host=host, config=config(100 if name == "a" else 90), workdir=tmp_path / "daemons")
+        for name, host in hosts.items()
+    }
+    for node in nodes.values():
+        node.start()
+    a = nodes["a"]
+
+    def on(node: str) -> bool:
+        return vip_holders(nodes, VIP_FRONT) == [node] and vip_holders(nodes, back_vip, "eth1") == [node]
+
+    assert wait_until(lambda: on("a"), timeout=8), a.log
+    lab.link_down(hosts["a"])  # the front cable only
+    assert wait_until(lambda: on("b"), timeout=6), a.log
+    assert "VI_2: MASTER -> FAULT (sync group G1: VI_1 in FAULT)" in a.current_log()
+    lab.link_up(hosts["a"])
+    assert wait_until(lambda: on("a"), timeout=8), a.log
