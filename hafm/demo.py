@@ -67,7 +67,8 @@ def run_demo(*, keep: bool = False, event: str = "term", vrrp_version: int = 2) 
 
 def _play(lab: Lab, workdir: Path, *, keep: bool, event: str, version: int, advert_int: float) -> int:
     say(f"hafm demo: two servers behind VIP {VIP4} (VRRPv{version}, VRID 51, advert_int {advert_int:g} s)")
-    say(f"  node A {A} priority {PRIO_A} MASTER, node B {B} priority {PRIO_B} BACKUP; work dir {workdir}")
+    say(f"  node A {A} priority {PRIO_A} MASTER, node B {B} priority {PRIO_B} BACKUP")
+    say(f"  namespaces {lab.prefix}-*, logs and configs in {workdir}")
     a, b, nodes = start_classic_pair(lab, workdir, version=version, advert_int=advert_int)
     client = lab.add_host("client", "198.51.100.50/24")
     with ClientPoller(client) as poller:
