@@ -24,6 +24,8 @@ from typing import Any, TextIO
 
 import tomli_w
 
+# Key order and notify keys of the TOML hafm reads: the converter writes what the loader expects.
+from hafm.config_schema import INSTANCE_KEYS, NOTIFY_KEYS
 from hafm.errors import ConfigError
 from hafm.keepalived_parser import Node, ParseError, parse_text
 
@@ -236,34 +238,6 @@ SYNC_GROUP_UNSUPPORTED: dict[str, str] = {
     "notify_deleted": "hafm has no DELETED state",
 }
 
-# TOML key order for an instance: the order of the documented format.
-_INSTANCE_KEY_ORDER = (
-    "state",
-    "interface",
-    "virtual_router_id",
-    "priority",
-    "advert_int",
-    "version",
-    "nopreempt",
-    "preempt_delay",
-    "authentication",
-    "virtual_ipaddress",
-    "virtual_ipaddress_excluded",
-    "unicast_src_ip",
-    "unicast_peer",
-    "track_interface",
-    "track_check",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify",
-    "garp_master_delay",
-    "garp_master_repeat",
-    "garp_master_refresh",
-    "v3_checksum_as_v2",
-)
-_NOTIFY_KEYS = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
 
 # Options that may follow a virtual address, and how many values each takes.
 _VIP_OPTIONS = {
@@ -565,7 +539,7 @@ class _Converter:
                     if member.args or member.children is not None:
                         raise self.error(member, f"group: expects one instance name per line, got {member.keyword!r}")
                     members.append((member.keyword, member))
-            elif keyword in _NOTIFY_KEYS:
+            elif keyword in NOTIFY_KEYS:
                 self.notify(child, group)
             else:
                 self.warn(child, keyword, SYNC_GROUP_UNSUPPORTED.get(keyword, "unknown vrrp_sync_group keyword"))
@@ -687,7 +661,7 @@ class _Converter:
                     item = self.tracked_check(entry, keyword)
                     if item is not None:
                         tracked.append(item)
-            elif keyword in _NOTIFY_KEYS:
+            elif keyword in NOTIFY_KEYS:
                 self.notify(child, table)
             elif keyword == "garp_master_delay":
                 table["garp_master_delay"] = self.integer(child, 0, 86400)
@@ -732,7 +706,7 @@ class _Converter:
             table["advert_int"] = self.advert_int(advert_node, table["advert_int"], effective)
         # An all-unsupported list (say, only weighted track_interface lines) is left out, not written as [].
         self.instances[name] = {
-            key: table[key] for key in _INSTANCE_KEY_ORDER if table.get(key, None) not in (None, [])
+            key: table[key] for key in INSTANCE_KEYS if table.get(key, None) not in (None, [])
         }
 
     def advert_int(self, node: Node, advert: float, version: int) -> int | float:
