@@ -25,11 +25,11 @@ from hafm.codec import decode
 from hafm.config_model import Config, InstanceConfig, IPAddress, Vip
 from hafm.driver import InstanceDriver, Interface, vips_by_dev
 from hafm.errors import DropReason, HafmError, MalformedAdvert
-from hafm.instance import VrrpInstance
+from hafm.instance import OWNER_PRIORITY, VrrpInstance
 from hafm.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
 from hafm.plugin_manager import call_safely, check_types
 from hafm.state import State
-from hafm.tracking import CheckRunner, PriorityVerdict, Tracked, effective_priority
+from hafm.tracking import MAX_PRIORITY, MIN_PRIORITY, CheckRunner, PriorityVerdict, Tracked, effective_priority
 from hafm.vrrp_socket import Received, VrrpSocket
 
 log = logging.getLogger("hafm")
@@ -189,7 +189,7 @@ class Daemon:
                     if proto == HAFM_ADDR_PROTO:
                         log.info("%s: removing %s left on %s by an earlier hafm", config.name, address, info.name)
                         await self.netlink.remove_vip(vip, info.index)
-                    elif config.priority < 255:
+                    elif config.priority < OWNER_PRIORITY:
                         raise DaemonError(
                             f"{config.name}: {vip.address.ip} is already configured on {info.name} and was not "
                             "added by hafm (remove it, or give this node priority 255 as its address owner)"
@@ -359,21 +359,21 @@ class Daemon:
             shifts = []  # (priority shift, not our own, why) per member that tracks checks
             for peer in group.group if group else (name,):
                 verdict = verdicts.get(peer)
-                peer_base = self.drivers[peer].instance.config.priority if peer in self.drivers else 255
-                if verdict is None or peer_base == 255:
+                peer_base = self.drivers[peer].instance.config.priority if peer in self.drivers else OWNER_PRIORITY
+                if verdict is None or peer_base == OWNER_PRIORITY:
                     continue  # the address owner is not changed by tracking
                 why = verdict.explanation
                 if group is not None and peer != name:
                     why = f"sync group {group.name}: {peer}: {why}"
                 shifts.append((verdict.priority - peer_base, peer != name, why))
             shift, _, explanation = min(shifts, default=(0, False, f"base {base}"))
-            self._set_priority(driver, max(1, min(base + shift, 254)), explanation)
+            self._set_priority(driver, max(MIN_PRIORITY, min(base + shift, MAX_PRIORITY)), explanation)
             self._set_check_fault(driver, tracked[name], verdicts.get(name))
         self._sync_groups_update()
 
     def _set_priority(self, driver: InstanceDriver, priority: int, explanation: str) -> None:
         old = driver.instance.priority
-        if priority == old or driver.instance.config.priority == 255:
+        if priority == old or driver.instance.config.priority == OWNER_PRIORITY:
             return
         log.info("%s: priority %d -> %d (%s)", driver.name, old, priority, explanation)
         driver.feed(ev.PriorityChanged(priority=priority, explanation=explanation))

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 from hafm.config_model import CheckConfig
 from hafm.hookspecs import CheckType, Probe, ProbeResult
+from hafm.instance import OWNER_PRIORITY
 
 __all__ = [
     "FAULT_THRESHOLD",
@@ -43,7 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OWNER_PRIORITY = 255
 MIN_PRIORITY = 1
 MAX_PRIORITY = 254
 # keepalived track_file: a (value × weight) at or below -254 puts the instance in FAULT.
