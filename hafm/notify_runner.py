@@ -23,7 +23,6 @@ import os
 import pwd
 import shlex
 import shutil
-import signal
 import stat
 import time
 from collections.abc import Iterator, Mapping
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from hafm.config_model import Config, Notify
+from hafm.processes import ENV_PATH, kill_process_group
 
 __all__ = [
     "ENV_PATH",
@@ -58,7 +58,6 @@ NOTIFY_TIMEOUT = 30.0
 QUEUE_LIMIT = 64
 # At shutdown, how long the STOP scripts may run in total (keepalived waits 1 s for notify_stop too).
 SHUTDOWN_GRACE = 1.0
-ENV_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Transitions into INIT notify nobody, as in keepalived.
 NOTIFY_STATES = ("MASTER", "BACKUP", "FAULT", "STOP")
 # Keep a runaway script from flooding the log.
@@ -362,11 +361,6 @@ class _OutputLogger(asyncio.SubprocessProtocol):
             self.exited.set_result(None)
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 async def run_command(command: Command, timeout: float = NOTIFY_TIMEOUT) -> int | None:
     """Run one notify command to completion; its exit status, or None if it could not start or was killed.
 
@@ -393,7 +387,7 @@ async def run_command(command: Command, timeout: float = NOTIFY_TIMEOUT) -> int 
         try:
             await asyncio.wait_for(asyncio.shield(protocol.exited), timeout)
         except TimeoutError:
-            _kill_group(pid)
+            kill_process_group(pid)
             await protocol.exited
             log.error(
                 "%s: %s still running after %g s: killed its process group", command.key, command.argv[0], timeout
@@ -403,7 +397,7 @@ async def run_command(command: Command, timeout: float = NOTIFY_TIMEOUT) -> int 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(protocol.output_closed), OUTPUT_DRAIN)
     except asyncio.CancelledError:
-        _kill_group(pid)
+        kill_process_group(pid)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(protocol.exited)
         log.warning("%s: %s killed (hafm is shutting down)", command.key, command.argv[0])

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import pwd
 import shlex
-import signal
 from collections.abc import Mapping
 from typing import Any
 
 from hafm.config_model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
+from hafm.processes import ENV_PATH, kill_process_group
 
-ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+ENV = {"PATH": ENV_PATH}
 # Keep at most this much output for the detail line.
 MAX_OUTPUT = 4096
 
@@ -60,11 +59,6 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def create(check: CheckConfig) -> Probe:
     argv = argv_of(check.options["script"])
     user: str | None = check.options.get("user")
@@ -86,13 +80,13 @@ def create(check: CheckConfig) -> Probe:
             output, _ = await proc.communicate()
         except BaseException:
             # Timeout (cancellation) or anything else: no survivor may stay behind.
-            _kill_group(proc.pid)
+            kill_process_group(proc.pid)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
             raise
         # The script exited, but a child it left in the background may live on.
-        _kill_group(proc.pid)
+        kill_process_group(proc.pid)
         text = output[:MAX_OUTPUT].decode("utf-8", "replace").strip()
         last_line = text.splitlines()[-1] if text else ""
         code = proc.returncode
