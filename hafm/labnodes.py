@@ -182,16 +182,25 @@ def keepalived_conf(
 
 
 def start_nodes(
-    lab: Lab, workdir: Path, specs: dict[str, tuple[str, str]], kind: type[DaemonNode] = HafmNode
+    lab: Lab,
+    workdir: Path,
+    specs: dict[str, tuple[str, str]],
+    kind: type[DaemonNode] = HafmNode,
+    *,
+    start: bool = True,
 ) -> dict[str, DaemonNode]:
-    """Hosts named in ``specs`` ({name: (ipv4/prefix, config)}), each with a test page and a daemon running."""
+    """Hosts named in ``specs`` ({name: (ipv4/prefix, config)}), each with a test page and a daemon.
+
+    The daemons start together unless ``start`` is false (when a test needs them up in a given order).
+    """
     nodes: dict[str, DaemonNode] = {}
     for number, (name, (address, config)) in enumerate(specs.items(), start=1):
         host = lab.add_host(name, address, f"2001:db8::{number}/64")
         host.start_test_page_server()
         nodes[name] = kind(host=host, config=config, workdir=workdir / "daemons")
-    for node in nodes.values():
-        node.start()
+    if start:
+        for node in nodes.values():
+            node.start()
     return nodes
 
 

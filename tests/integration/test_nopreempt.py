@@ -12,9 +12,15 @@ def test_nopreempt_node_does_not_take_the_vip_back(lab: Lab, tmp_path: Path) -> 
             "a": ("198.51.100.1/24", instance_toml(priority=100, extra="nopreempt = true")),
             "b": ("198.51.100.2/24", instance_toml(priority=90)),
         },
+        start=False,
     )
     a, b = nodes["a"], nodes["b"]
+    # A first: started together, B's Master_Down_Interval is only 40 ms longer than A's, and a
+    # non-preempting A rightly stays BACKUP if B wins that race.
+    a.start()
     assert a.wait_state("MASTER"), a.log
+    b.start()
+    assert b.wait_state("BACKUP"), b.log
     assert a.stop() == 0
     assert b.wait_state("MASTER"), b.log
     a.start()
