@@ -34,6 +34,9 @@ from hafm.vrrp_socket import Received, VrrpSocket
 
 log = logging.getLogger("hafm")
 
+# (instance, reason, peer) combinations already logged; past this many the memory starts again.
+MAX_REMEMBERED_DROPS = 4096
+
 SocketKey = tuple[str, int]  # (interface, address family 4|6)
 
 
@@ -267,12 +270,15 @@ class Daemon:
 
     def _count_drop(self, instance: str | None, reason: DropReason, peer: str, detail: str) -> None:
         self.drops[(instance, reason)] += 1
-        first = (instance, reason, peer) not in self._logged_drops
-        if first:
-            self._logged_drops.add((instance, reason, peer))
-            # Other VRIDs on a shared segment are normal: only worth a debug line.
-            level = logging.DEBUG if reason in (DropReason.UNKNOWN_VRID, DropReason.OWN_ADVERT) else logging.WARNING
-            log.log(level, "%s: dropped advert from %s: %s (%s)", instance or "*", peer, reason.value, detail)
+        seen = (instance, reason, peer)
+        if seen in self._logged_drops:
+            return  # a noisy or forging peer gets one log line and one hook call, not one per packet
+        if len(self._logged_drops) >= MAX_REMEMBERED_DROPS:
+            self._logged_drops.clear()  # forged source addresses must not grow memory without bound
+        self._logged_drops.add(seen)
+        # Other VRIDs on a shared segment are normal: only worth a debug line.
+        level = logging.DEBUG if reason in (DropReason.UNKNOWN_VRID, DropReason.OWN_ADVERT) else logging.WARNING
+        log.log(level, "%s: dropped advert from %s: %s (%s)", instance or "*", peer, reason.value, detail)
         self._spawn(call_safely(self.pm, "hafm_packet_dropped", instance=instance, reason=reason, peer=peer))
 
     # -- callbacks from drivers ------------------------------------------------

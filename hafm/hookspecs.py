@@ -171,9 +171,11 @@ def hafm_packet_dropped(instance: str | None, reason: DropReason, peer: str) -> 
     ``instance`` is the instance it was addressed to, or ``None`` when no
     instance matched (e.g. ``DropReason.UNKNOWN_VRID``); ``reason`` the typed
     :class:`~hafm.errors.DropReason`; ``peer`` the source address as text.
-    The daemon counts every drop but calls this hook only the first time a
-    (instance, reason, peer) combination is seen after a change, so a noisy
-    peer cannot flood plugins.  The return value is ignored.
+    The daemon counts every drop but calls this hook (and logs) only the first
+    time an (instance, reason, peer) combination is seen, so a noisy peer
+    cannot flood plugins.  It remembers up to 4096 combinations, then starts
+    afresh, so a flood of forged sources costs bounded memory and may report
+    a combination again.  The return value is ignored.
     """
 
 

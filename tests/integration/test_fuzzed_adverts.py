@@ -1,5 +1,7 @@
 """Garbage and hostile adverts from a third host: counted and logged, never a crash or a flap."""
 
+import collections
+import functools
 import socket
 import time
 from pathlib import Path
@@ -9,9 +11,23 @@ from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Packet, fuzz
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import start_classic_pair, vip_holders
+from hafm.labnodes import HafmPluginNode, start_classic_pair, vip_holders
 
 ATTACKER = "198.51.100.66"
+
+# A conf.d/*.py drop-in recording every hafm_packet_dropped call, by daemon pid.
+RECORDER = """\
+import os
+from pathlib import Path
+
+from hafm.hooks import hookimpl
+
+
+@hookimpl
+def hafm_packet_dropped(instance, reason, peer):
+    with open(Path(__file__).with_name("dropped.log"), "a") as log:
+        log.write(f"{os.getpid()} {instance} {reason.value} {peer}\\n")
+"""
 
 
 def corrupt_checksum(payload: bytes) -> bytes:
@@ -24,7 +40,11 @@ def with_checksum(vrrp: Packet) -> bytes:
 
 
 def test_fuzzed_and_forged_adverts_do_not_disturb_the_pair(lab: Lab, tmp_path: Path) -> None:
-    a, b, nodes = start_classic_pair(lab, tmp_path)
+    plugins = tmp_path / "conf.d"
+    plugins.mkdir()
+    (plugins / "recorder.py").write_text(RECORDER)
+    recording = functools.partial(HafmPluginNode, plugin_dirs=(str(plugins),))
+    a, b, nodes = start_classic_pair(lab, tmp_path, kind=recording)  # type: ignore[arg-type]
     assert a.wait_state("MASTER") and b.wait_state("BACKUP")
     attacker = lab.add_host("attacker", f"{ATTACKER}/24")
     sock = attacker.socket(socket.AF_INET, socket.SOCK_RAW, 112)
@@ -61,3 +81,13 @@ def test_fuzzed_and_forged_adverts_do_not_disturb_the_pair(lab: Lab, tmp_path: P
         assert f"dropped advert from {ATTACKER}: bad_advert_int" in log
         assert f"dropped advert from {ATTACKER}: bad_checksum" in log
         assert f"dropped advert from {ATTACKER}: bad_length" in log
+
+    # Each node saw every forged advert at least twice (multicast and unicast), yet the hook fired
+    # once per (instance, reason, peer): a flood cannot flood plugins.
+    calls = (plugins / "dropped.log").read_text().splitlines()
+    by_pid = collections.Counter(call.split(" ", 1)[0] for call in calls)
+    assert a.proc is not None and b.proc is not None
+    assert set(by_pid) == {str(a.proc.pid), str(b.proc.pid)}, calls
+    repeated = [call for call, count in collections.Counter(calls).items() if count > 1]
+    assert not repeated, f"hook called more than once for {repeated}"
+    assert f"{a.proc.pid} VI_1 auth_failure {ATTACKER}" in calls
