@@ -18,6 +18,7 @@ demo: sysdeps venv
 
 lint: venv
 	$(VENV)/bin/ruff check hafm plugins tests bench
+	$(VENV)/bin/ruff format --check hafm plugins tests bench
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -80,13 +80,5 @@ class SplitBrain:
 
 
 Action = (
-    SendAdvert
-    | AddVips
-    | RemoveVips
-    | SendGratuitous
-    | SetTimer
-    | CancelTimer
-    | StateChanged
-    | DropAdvert
-    | SplitBrain
+    SendAdvert | AddVips | RemoveVips | SendGratuitous | SetTimer | CancelTimer | StateChanged | DropAdvert | SplitBrain
 )

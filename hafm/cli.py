@@ -50,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = sub.add_parser("convert", help="translate a keepalived.conf into hafm TOML")
     convert.add_argument("keepalived_conf", type=Path, help="keepalived.conf to read")
     convert.add_argument("-o", "--output", type=Path, help="write the TOML here (default: stdout)")
-    demo = sub.add_parser(
-        "demo", help="play the two-server failover scenario in network namespaces (needs root)"
-    )
+    demo = sub.add_parser("demo", help="play the two-server failover scenario in network namespaces (needs root)")
     demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards, with instructions")
     demo.add_argument(
         "--event", choices=("term", "kill", "linkdown"), default="term", help="how the master fails (default term)"

@@ -117,9 +117,7 @@ def _check_families(source: IPAddress, destination: IPAddress) -> None:
         raise ValueError(f"source {source} and destination {destination} are of different families")
 
 
-def encode(
-    advert: Advertisement, *, source: IPAddress, destination: IPAddress, checksum_as_v2: bool = False
-) -> bytes:
+def encode(advert: Advertisement, *, source: IPAddress, destination: IPAddress, checksum_as_v2: bool = False) -> bytes:
     """Return the VRRP message (without IP header) for ``advert`` sent from ``source`` to ``destination``.
 
     ``checksum_as_v2`` is keepalived's ``v3_checksum_as_v2``: for VRRPv3 over IPv4,
@@ -180,9 +178,7 @@ def decode(
         )
     if checksum(_checksummed_bytes(data, version, source, destination, checksum_as_v2)) != 0:
         convention = "as v2" if checksum_as_v2 and version == 3 and source.version == 4 else "RFC"
-        raise MalformedAdvert(
-            DropReason.BAD_CHECKSUM, f"checksum {data[6:8].hex()} wrong ({convention} rule)"
-        )
+        raise MalformedAdvert(DropReason.BAD_CHECKSUM, f"checksum {data[6:8].hex()} wrong ({convention} rule)")
 
     if version == 2:
         auth_type, advert_int = word >> 8, word & 0xFF
@@ -196,9 +192,7 @@ def decode(
 
     family = IPv4Address if address_size == 4 else IPv6Address
     end = _HEADER.size + count * address_size
-    addresses = tuple(
-        family(data[offset : offset + address_size]) for offset in range(_HEADER.size, end, address_size)
-    )
+    addresses = tuple(family(data[offset : offset + address_size]) for offset in range(_HEADER.size, end, address_size))
     return Advertisement(
         version=version,
         vrid=vrid,
@@ -217,24 +211,16 @@ def parse_ipv4_packet(packet: bytes) -> tuple[IPv4Address, IPv4Address, int, int
     padding).  Raises :class:`MalformedAdvert` when the header is not a sane IPv4 header.
     """
     if len(packet) < _IPV4_HEADER.size:
-        raise MalformedAdvert(
-            DropReason.TOO_SHORT, f"{len(packet)} bytes, IPv4 header needs {_IPV4_HEADER.size}"
-        )
+        raise MalformedAdvert(DropReason.TOO_SHORT, f"{len(packet)} bytes, IPv4 header needs {_IPV4_HEADER.size}")
     fields = _IPV4_HEADER.unpack_from(packet)
     version_ihl, _, total_length, _, _, ttl, protocol, _, source, destination = fields
     if version_ihl >> 4 != 4:
-        raise MalformedAdvert(
-            DropReason.BAD_ADDRESS_FAMILY, f"IP version {version_ihl >> 4} on an IPv4 socket"
-        )
+        raise MalformedAdvert(DropReason.BAD_ADDRESS_FAMILY, f"IP version {version_ihl >> 4} on an IPv4 socket")
     header_length = (version_ihl & 0x0F) * 4
     if header_length < _IPV4_HEADER.size or total_length < header_length:
-        raise MalformedAdvert(
-            DropReason.BAD_LENGTH, f"IPv4 header length {header_length}, total length {total_length}"
-        )
+        raise MalformedAdvert(DropReason.BAD_LENGTH, f"IPv4 header length {header_length}, total length {total_length}")
     if total_length > len(packet):
-        raise MalformedAdvert(
-            DropReason.TOO_SHORT, f"IPv4 total length {total_length}, got {len(packet)} bytes"
-        )
+        raise MalformedAdvert(DropReason.TOO_SHORT, f"IPv4 total length {total_length}, got {len(packet)} bytes")
     return (
         IPv4Address(source),
         IPv4Address(destination),

@@ -705,9 +705,7 @@ class _Converter:
         if advert_node is not None:
             table["advert_int"] = self.advert_int(advert_node, table["advert_int"], effective)
         # An all-unsupported list (say, only weighted track_interface lines) is left out, not written as [].
-        self.instances[name] = {
-            key: table[key] for key in INSTANCE_KEYS if table.get(key, None) not in (None, [])
-        }
+        self.instances[name] = {key: table[key] for key in INSTANCE_KEYS if table.get(key, None) not in (None, [])}
 
     def advert_int(self, node: Node, advert: float, version: int) -> int | float:
         """Adjust advert_int to what the packet can carry, exactly as keepalived does."""

@@ -355,9 +355,7 @@ class Daemon:
         groups = {self._group_of[n].name for n in names if n in self._group_of}
         names = set(names) | {m for g in groups for m in self.config.sync_groups[g].group if m in self.drivers}
         tracked = {n: self._tracked(d.instance.config) for n, d in self.drivers.items()}
-        verdicts = {
-            n: effective_priority(self.drivers[n].instance.config.priority, t) for n, t in tracked.items() if t
-        }
+        verdicts = {n: effective_priority(self.drivers[n].instance.config.priority, t) for n, t in tracked.items() if t}
         for name in sorted(names):
             driver = self.drivers[name]
             base = driver.instance.config.priority

@@ -112,10 +112,14 @@ def _play(lab: Lab, workdir: Path, *, keep: bool, event: str, version: int, adve
     if keep:
         prefix = lab.prefix
         say(f"\nThe lab is still up (namespaces {prefix}-a, {prefix}-b, {prefix}-client, {prefix}-br). Try:")
-        say(f"  ip netns exec {prefix}-client python3 -c \"import urllib.request as u; "
-            f"print(u.urlopen('http://{VIP4}/test/test.html').read().decode())\"")
+        say(
+            f'  ip netns exec {prefix}-client python3 -c "import urllib.request as u; '
+            f"print(u.urlopen('http://{VIP4}/test/test.html').read().decode())\""
+        )
         say(f"  ip -n {prefix}-a addr show eth0;  ip -n {prefix}-br link set a down   # pull A's cable")
         say(f"  logs and configs: {workdir}")
-        say(f"  tear down: for ns in $(ip netns list | grep -o '^{prefix}-[a-z]*'); do "
-            "ip netns pids $ns | xargs -r kill; ip netns del $ns; done")
+        say(
+            f"  tear down: for ns in $(ip netns list | grep -o '^{prefix}-[a-z]*'); do "
+            "ip netns pids $ns | xargs -r kill; ip netns del $ns; done"
+        )
     return 0

@@ -62,9 +62,7 @@ class VrrpInstance:
         self._resign_latched = False  # resign_below fired; not again until priority recovers
         self._split_brain_seen: float | None = None  # when another Master was last heard while we were Master
         self._preempted: tuple[IPAddress | None, float] = (None, 0.0)  # the Master we preempted, and when
-        self._auth_data = (
-            config.authentication.auth_pass.encode() if config.authentication is not None else b""
-        )
+        self._auth_data = config.authentication.auth_pass.encode() if config.authentication is not None else b""
         self.vips: tuple[Vip, ...] = config.virtual_ipaddress + config.virtual_ipaddress_excluded
 
     # -- public API ---------------------------------------------------------
@@ -262,9 +260,7 @@ class VrrpInstance:
                 reason = f"preempting lower priority master {self.last_master} prio {self.last_master_priority}"
                 self._preempted = (self.last_master, now)
             elif self.last_master is not None:
-                reason = (
-                    f"master down timer expired; last master {self.last_master} prio {self.last_master_priority}"
-                )
+                reason = f"master down timer expired; last master {self.last_master} prio {self.last_master_priority}"
             else:
                 reason = "master down timer expired; no master heard"
             return self._transition(Trigger.MASTER_DOWN, reason, now)

@@ -87,18 +87,14 @@ def test_interval_in_seconds() -> None:
 
 
 def test_decode_strips_only_trailing_nul_padding_of_auth_data() -> None:
-    advert = Advertisement(
-        version=2, vrid=1, priority=1, advert_int=1, addresses=(), auth_type=1, auth_data=b"a\0b"
-    )
+    advert = Advertisement(version=2, vrid=1, priority=1, advert_int=1, addresses=(), auth_type=1, auth_data=b"a\0b")
     wire = encode(advert, source=SRC4, destination=MCAST4)
     assert wire[-8:] == b"a\0b\0\0\0\0\0"
     assert decode(wire, source=SRC4, destination=MCAST4, ttl=255).auth_data == b"a\0b"
 
 
 def test_v3_reserved_bits_are_ignored_on_receipt() -> None:
-    wire = bytes(
-        IP(src=str(SRC4), dst=str(MCAST4), ttl=255) / VRRPv3(vrid=51, res=0xF, adv=100, addrlist=[str(VIP4)])
-    )
+    wire = bytes(IP(src=str(SRC4), dst=str(MCAST4), ttl=255) / VRRPv3(vrid=51, res=0xF, adv=100, addrlist=[str(VIP4)]))
     assert decode(wire[20:], source=SRC4, destination=MCAST4, ttl=255) == V3_V4
 
 
@@ -156,9 +152,7 @@ def test_invalid_advertisement_raises_value_error(fields: dict[str, object]) -> 
         (V3_V4, SRC4, MCAST6),  # mixed families
     ],
 )
-def test_encode_rejects_family_mismatch(
-    advert: Advertisement, source: IPAddress, destination: IPAddress
-) -> None:
+def test_encode_rejects_family_mismatch(advert: Advertisement, source: IPAddress, destination: IPAddress) -> None:
     with pytest.raises(ValueError):
         encode(advert, source=source, destination=destination)
 
@@ -298,9 +292,7 @@ def sent_adverts(draw: st.DrawFn) -> tuple[Advertisement, IPAddress, IPAddress]:
         )
     else:
         advert_int = draw(st.integers(1, 4095))
-        advert = Advertisement(
-            version=3, vrid=vrid, priority=priority, advert_int=advert_int, addresses=addresses
-        )
+        advert = Advertisement(version=3, vrid=vrid, priority=priority, advert_int=advert_int, addresses=addresses)
     return advert, source, destination
 
 

@@ -25,12 +25,7 @@ def test_shutdown_stops_every_running_state(state: State) -> None:
 
 @pytest.mark.parametrize(
     ("state", "trigger"),
-    [
-        (state, trigger)
-        for state in State
-        for trigger in Trigger
-        if trigger not in TRANSITIONS[state]
-    ],
+    [(state, trigger) for state in State for trigger in Trigger if trigger not in TRANSITIONS[state]],
 )
 def test_unlisted_trigger_is_a_local_protocol_error(state: State, trigger: Trigger) -> None:
     with pytest.raises(LocalProtocolError):
