@@ -20,18 +20,17 @@ import contextlib
 import errno
 import logging
 import os
-import pwd
 import shlex
 import shutil
 import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from hafm.config_model import Config, Notify
 from hafm.processes import ENV_PATH, kill_process_group
+from hafm.trust import untrusted_reason
 
 __all__ = [
     "ENV_PATH",
@@ -164,26 +163,6 @@ def _configured(config: Config) -> Iterator[tuple[str, str]]:
                 yield f"vrrp_sync_group.{name}.{key}", command
 
 
-def _owner(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _unsafe(path: str, *, directory: bool = False) -> str | None:
-    """Why root should not run (or trust the directory) ``path``; None when it is safe."""
-    st = os.stat(path)
-    what = f"directory {path}" if directory else path
-    if st.st_uid not in (0, os.getuid()):
-        return f"{what} is owned by {_owner(st.st_uid)} (uid {st.st_uid}), not root (chown root {path})"
-    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    # A sticky directory (/tmp) is fine: others cannot rename or delete root's files in it.
-    if writable and not (directory and st.st_mode & stat.S_ISVTX):
-        return f"{what} is writable by group/others (chmod go-w {path})"
-    return None
-
-
 def _script_problem(command: str) -> str | None:
     try:
         argv = shlex.split(command)
@@ -204,16 +183,12 @@ def _script_problem(command: str) -> str | None:
     real = os.path.realpath(program)
     if not os.path.isfile(real):
         return f"{program} is not a regular file"
-    problem = _unsafe(real)
-    if problem:
-        return problem
     if not os.stat(real).st_mode & 0o111:
         return f"{program} is not executable (chmod 755 {program})"
-    for directory in Path(real).parents:
-        problem = _unsafe(str(directory), directory=True)
-        if problem:
-            return f"{program}: {problem}"
-    return None
+    problem = untrusted_reason(real)
+    if problem and not problem.startswith(real + " "):
+        return f"{program}: {problem}"  # a directory above it: say which program that concerns
+    return problem
 
 
 def check_notify_scripts(config: Config) -> list[str]:

@@ -22,9 +22,6 @@ import importlib.metadata
 import importlib.util
 import inspect
 import logging
-import os
-import pwd
-import stat
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -38,6 +35,7 @@ import pluggy
 from hafm import hookspecs
 from hafm.errors import HafmError
 from hafm.hookspecs import PROJECT_NAME, CheckType, hookimpl
+from hafm.trust import untrusted_reason
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -153,16 +151,10 @@ def _one_line(exc: pluggy.PluginValidationError) -> str:
 
 
 def _refuse_unsafe(path: Path) -> None:
-    """Refuse a drop-in that someone other than root or us could have written."""
-    st = path.stat()
-    if st.st_uid not in (0, os.getuid()):
-        try:
-            owner = pwd.getpwuid(st.st_uid).pw_name
-        except KeyError:
-            owner = str(st.st_uid)
-        raise PluginError(f"{path}: refused: owned by {owner} (uid {st.st_uid}), not root or the current user")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PluginError(f"{path}: refused: writable by group/others (chmod go-w {path})")
+    """Refuse a drop-in that someone other than root or us could have written or swapped."""
+    problem = untrusted_reason(str(path))
+    if problem:
+        raise PluginError(f"plugin drop-in refused: {problem}")
 
 
 def _load_dropin(pm: HafmPluginManager, path: Path) -> None:

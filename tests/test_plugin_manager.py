@@ -90,14 +90,26 @@ def test_group_or_world_writable_dropin_is_refused(tmp_path: Path, mode: int) ->
     path = write_plugin(tmp_path, "evil.py", "raise SystemExit('must never run')\n", mode)
     with pytest.raises(PluginError) as info:
         make_plugin_manager([tmp_path], load_entry_points=False)
-    assert str(info.value) == f"{path}: refused: writable by group/others (chmod go-w {path})"
+    assert str(info.value) == f"plugin drop-in refused: {path} is writable by group/others (chmod go-w {path})"
+
+
+def test_dropin_in_a_group_writable_directory_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    write_plugin(shared, "swappable.py", "raise SystemExit('must never run')\n")
+    shared.chmod(0o775)
+    with pytest.raises(PluginError) as info:
+        make_plugin_manager([shared], load_entry_points=False)
+    assert str(info.value) == (
+        f"plugin drop-in refused: directory {shared} is writable by group/others (chmod go-w {shared})"
+    )
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to chown")
 def test_dropin_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     path = write_plugin(tmp_path, "foreign.py", "raise SystemExit('must never run')\n")
     os.chown(path, 65534, 65534)
-    with pytest.raises(PluginError, match=r"foreign\.py: refused: owned by .*uid 65534.*not root or the current user"):
+    with pytest.raises(PluginError, match=r"refused: .*foreign\.py is owned by .*uid 65534.*not root \(chown root "):
         make_plugin_manager([tmp_path], load_entry_points=False)
 
 
