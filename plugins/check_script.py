@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pwd
 import shlex
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
 from hafm.config_model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 from hafm.processes import ENV_PATH, kill_process_group
+from hafm.trust import untrusted_reason
 
 ENV = {"PATH": ENV_PATH}
 # Keep at most this much output for the detail line.
@@ -30,7 +33,9 @@ def argv_of(script: str | list[str]) -> list[str]:
 
 
 def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``script`` (string or list of strings) is required; ``user`` optional (an existing user)."""
+    """``script`` (string or list of strings) is required; ``user`` optional (an existing user).
+
+    An existing program must be one root may trust (:mod:`hafm.trust`)."""
     problems = check_keys(options, required=("script",), optional=("user",))
     script = options.get("script")
     if script is not None:
@@ -47,6 +52,8 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
             argv = ["?"]
         if not argv:
             problems.append(("script", "is empty"))
+        else:
+            problems.extend(("script", f"refused: {problem}") for problem in _untrusted(argv[0]))
     user = options.get("user")
     if user is not None:
         if not isinstance(user, str):
@@ -57,6 +64,16 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
             except KeyError:
                 problems.append(("user", f"no such user {user!r}"))
     return problems
+
+
+def _untrusted(program: str) -> list[str]:
+    """Root runs the script every interval: refuse one another user could have written (the notify
+    script rule).  A program that does not exist yet is left to fail its probes, like keepalived."""
+    path = program if os.path.isabs(program) else shutil.which(program, path=ENV_PATH)
+    if path is None or not os.path.exists(path):
+        return []
+    problem = untrusted_reason(path)
+    return [problem] if problem else []
 
 
 def create(check: CheckConfig) -> Probe:

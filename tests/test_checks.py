@@ -279,6 +279,18 @@ def test_script_validation() -> None:
     assert validate({"script": ["ok", 3]}) == [("script", "must be a string or a list of strings")]
     assert validate({"script": "true", "user": "hafm-no-such-user"}) == [("user", "no such user 'hafm-no-such-user'")]
     assert validate({"script": "true", "usr": "root"}) == [("usr", "unknown key (did you mean user?)")]
+    assert validate({"script": "/usr/local/sbin/not-there-yet"}) == [], "left to fail its probes"
+
+
+def test_script_another_user_could_have_written_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "chk.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o777)
+    assert TYPES["script"].validate({"script": f"{script} --quiet"}) == [
+        ("script", f"refused: {script} is writable by group/others (chmod go-w {script})")
+    ]
+    script.chmod(0o755)
+    assert TYPES["script"].validate({"script": [str(script), "--quiet"]}) == []
 
 
 # -- file -------------------------------------------------------------------------------------
