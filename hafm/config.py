@@ -436,16 +436,7 @@ def format_effective(config: Config) -> str:
 
     g = config.global_
     lines.append("[global]")
-    for key in (
-        "router_id",
-        "vrrp_version",
-        "include",
-        "plugin_dirs",
-        "control_socket",
-        "log_level",
-        "notify_fifo",
-        "notify_wait",
-    ):
+    for key in schema.GLOBAL_KEYS:
         emit("global", key, getattr(g, key))
 
     for name, check in config.checks.items():

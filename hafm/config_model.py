@@ -110,6 +110,7 @@ class GlobalConfig:
     log_level: str = "info"
     notify_fifo: str | None = None
     notify_wait: bool = True  # a notify script waits for the previous one of the same instance
+    notify_timeout: float = 30.0  # seconds before a notify script's process group is killed
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -360,6 +360,7 @@ GLOBAL_KEYS: dict[str, Key] = {
     "log_level": Key(convert=choice("debug", "info", "warning", "error")),
     "notify_fifo": Key(convert=absolute_path),
     "notify_wait": Key(convert=boolean),
+    "notify_timeout": Key(convert=number(0, 3600, above=True)),
 }
 
 INSTANCE_KEYS: dict[str, Key] = {

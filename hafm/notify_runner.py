@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from hafm.config_model import Config, Notify
+from hafm.config_model import Config, GlobalConfig, Notify
 from hafm.processes import ENV_PATH, kill_process_group
 from hafm.trust import untrusted_reason
 
@@ -52,7 +52,7 @@ __all__ = [
 log = logging.getLogger("hafm.notify")
 
 # A script that runs longer than this is killed with its whole process group.
-NOTIFY_TIMEOUT = 30.0
+NOTIFY_TIMEOUT = GlobalConfig().notify_timeout
 # Pending transitions per instance before the oldest are coalesced away.
 QUEUE_LIMIT = 64
 # At shutdown, how long the STOP scripts may run in total (keepalived waits 1 s for notify_stop too).
@@ -482,8 +482,8 @@ class NotifyRunner:
     scripts run later on per-instance worker tasks.
     """
 
-    def __init__(self, config: Config, *, timeout: float = NOTIFY_TIMEOUT, queue_limit: int = QUEUE_LIMIT) -> None:
-        self.timeout = timeout
+    def __init__(self, config: Config, *, queue_limit: int = QUEUE_LIMIT) -> None:
+        self.timeout = config.global_.notify_timeout
         self.queue_limit = queue_limit
         self.queues: dict[tuple[str, str, int], NotifyQueue] = {}
         self.fifo: NotifyFifo | None = None
@@ -494,6 +494,9 @@ class NotifyRunner:
     def reconfigure(self, config: Config) -> None:
         """Use ``config`` for transitions from now on (a reload); queued ones keep their commands."""
         self.config = config
+        self.timeout = config.global_.notify_timeout
+        for queue in self.queues.values():
+            queue.timeout = self.timeout
         path = config.global_.notify_fifo
         if self.fifo is not None and self.fifo.path != path:
             self.fifo.close()

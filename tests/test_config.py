@@ -126,6 +126,11 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "[global]\nvrrp_version = 3\n" + VI_1 + "advert_int = 50\n",
         "{f}: vrrp_instance.VI_1.advert_int: 50 is out of range 0.01..40.95 for VRRPv3",
     ),
+    (
+        "notify-timeout-zero",
+        "[global]\nnotify_timeout = 0\n" + VI_1,
+        "{f}: global.notify_timeout: 0 is out of range: must be greater than 0",
+    ),
     ("version", VI_1 + "version = 4\n", "{f}: vrrp_instance.VI_1.version: 4 is not one of: 2, 3"),
     (
         "auth-ah",
@@ -423,6 +428,8 @@ plugin_dirs = ["plugins.d"]
 control_socket = "/run/test/hafm.sock"
 log_level = "debug"
 notify_fifo = "/run/test/notify.fifo"
+notify_wait = false
+notify_timeout = 2.5
 
 [vrrp_instance.VI_1]
 state = "MASTER"
@@ -501,6 +508,8 @@ def test_global_keys(full: Config, tmp_path: Path) -> None:
         control_socket="/run/test/hafm.sock",
         log_level="debug",
         notify_fifo="/run/test/notify.fifo",
+        notify_wait=False,
+        notify_timeout=2.5,
     )
 
 

@@ -66,11 +66,15 @@ def instance(
 
 
 def config(
-    *instances: InstanceConfig, fifo: str | None = None, groups: tuple[SyncGroupConfig, ...] = (), wait: bool = True
+    *instances: InstanceConfig,
+    fifo: str | None = None,
+    groups: tuple[SyncGroupConfig, ...] = (),
+    wait: bool = True,
+    timeout: float = 30.0,
 ) -> Config:
     return Config(
         path=Path("/etc/hafm.toml"),
-        global_=GlobalConfig(notify_fifo=fifo, notify_wait=wait),
+        global_=GlobalConfig(notify_fifo=fifo, notify_wait=wait, notify_timeout=timeout),
         instances={i.name: i for i in instances},
         sync_groups={g.name: g for g in groups},
     )
@@ -314,6 +318,30 @@ def test_hanging_script_is_killed_with_its_process_group_at_timeout(
     child = int(pidfile.read_text())
     assert wait_dead(child), "the script's background child survived the timeout"
     assert f"VI_1.notify_master: {hang} still running after 0.5 s: killed its process group" in caplog.text
+
+
+def test_notify_timeout_from_the_config_kills_a_hanging_script_and_the_next_one_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hang = script(tmp_path, "hang.sh", "#!/bin/sh\nexec sleep 60\n")
+    rec = script(tmp_path, "rec.sh", RECORDER)
+    log = tmp_path / "vi1.log"
+    cfg = config(instance(notify=Notify(master=str(hang), backup=f"{rec} {log} 0")), timeout=0.4)
+
+    async def scenario() -> float:
+        runner = NotifyRunner(cfg)
+        started = time.monotonic()
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
+        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
+        await until_idle(runner)
+        await runner.aclose()
+        return time.monotonic() - started
+
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        took = run(scenario())
+    assert f"VI_1.notify_master: {hang} still running after 0.4 s: killed its process group" in caplog.text
+    assert [state for state, _, _ in runs(log)] == ["BACKUP"]
+    assert took < 3
 
 
 def wait_dead(pid: int, timeout: float = 3) -> bool:
