@@ -30,7 +30,7 @@ from typing import Literal
 
 from hafm.config_model import Config, GlobalConfig, Notify
 from hafm.processes import ENV_PATH, kill_process_group
-from hafm.trust import untrusted_reason
+from hafm.trust import directories_problem, ownership_problem
 
 __all__ = [
     "ENV_PATH",
@@ -183,12 +183,13 @@ def _script_problem(command: str) -> str | None:
     real = os.path.realpath(program)
     if not os.path.isfile(real):
         return f"{program} is not a regular file"
+    problem = ownership_problem(real)
+    if problem:
+        return problem
     if not os.stat(real).st_mode & 0o111:
         return f"{program} is not executable (chmod 755 {program})"
-    problem = untrusted_reason(real)
-    if problem and not problem.startswith(real + " "):
-        return f"{program}: {problem}"  # a directory above it: say which program that concerns
-    return problem
+    problem = directories_problem(real)
+    return f"{program}: {problem}" if problem else None  # say which program the directory concerns
 
 
 def check_notify_scripts(config: Config) -> list[str]:

@@ -36,15 +36,17 @@ def ownership_problem(path: str, *, directory: bool = False) -> str | None:
     return None
 
 
-def untrusted_reason(path: str) -> str | None:
-    """Why root should not run the file at ``path`` (symlinks resolved), checking it and every
-    directory above it; None when it is safe."""
-    real = os.path.realpath(path)
-    problem = ownership_problem(real)
-    if problem:
-        return problem
-    for directory in Path(real).parents:
+def directories_problem(path: str) -> str | None:
+    """Why a directory above ``path`` lets another user swap it; None when none does."""
+    for directory in Path(path).parents:
         problem = ownership_problem(str(directory), directory=True)
         if problem:
             return problem
     return None
+
+
+def untrusted_reason(path: str) -> str | None:
+    """Why root should not run the file at ``path`` (symlinks resolved), checking it and every
+    directory above it; None when it is safe."""
+    real = os.path.realpath(path)
+    return ownership_problem(real) or directories_problem(real)
