@@ -227,6 +227,17 @@ def vip_holders(nodes: dict[str, DaemonNode], vip: str = VIP4, dev: str = "eth0"
     return [name for name, node in nodes.items() if node.has_vip(vip, dev)]
 
 
+def vip_holders_become(
+    nodes: dict[str, DaemonNode], expected: list[str], vip: str = VIP4, dev: str = "eth0", timeout: float = 2.0
+) -> bool:
+    """Wait until exactly ``expected`` (in any order) hold ``vip``.
+
+    A daemon logs its new state first and adds or removes the VIP a moment later, so a test that
+    has just seen a transition in the log must wait for the address, not look once.
+    """
+    return wait_until(lambda: sorted(vip_holders(nodes, vip, dev)) == sorted(expected), timeout=timeout)
+
+
 def wait_for_page(client: Host, expected: str, timeout: float, url: str = TEST_PAGE) -> float | None:
     """Poll the VIP every 5 ms until the page says ``expected``; seconds taken, or None."""
     start = time.monotonic()

@@ -3,8 +3,8 @@
 import time
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import start_classic_pair, vip_holders
+from hafm.lab import Lab
+from hafm.labnodes import start_classic_pair, vip_holders, vip_holders_become
 
 MASTER_DOWN_B = 3 * 1 + (256 - 90) / 256
 MARGIN = 0.3
@@ -22,10 +22,10 @@ def test_link_down_backup_takes_over_then_master_preempts(lab: Lab, tmp_path: Pa
     assert took <= MASTER_DOWN_B + MARGIN, f"B took over after {took:.2f} s"
     assert a.wait_state("FAULT"), a.log
     assert "VI_1: MASTER -> FAULT (interface eth0 down)" in a.current_log()
-    assert wait_until(lambda: vip_holders(nodes) == ["b"], timeout=2)
+    assert vip_holders_become(nodes, ["b"]), vip_holders(nodes)
 
     lab.link_up(a.host)
     assert a.wait_state("MASTER", timeout=8), a.log
     assert "FAULT -> BACKUP (interface eth0 up)" in a.current_log()
     assert b.wait_state("BACKUP"), b.log
-    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)
+    assert vip_holders_become(nodes, ["a"]), vip_holders(nodes)

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import instance_toml, start_nodes, vip_holders
+from hafm.lab import Lab
+from hafm.labnodes import instance_toml, start_nodes, vip_holders, vip_holders_become
 
 
 def test_highest_live_node_always_wins(lab: Lab, tmp_path: Path) -> None:
@@ -15,15 +15,15 @@ def test_highest_live_node_always_wins(lab: Lab, tmp_path: Path) -> None:
         },
     )
     assert nodes["a"].wait_state("MASTER", timeout=10), nodes["a"].log
-    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)
+    assert vip_holders_become(nodes, ["a"]), vip_holders(nodes)
     nodes["a"].stop()
     assert nodes["b"].wait_state("MASTER"), nodes["b"].log
-    assert wait_until(lambda: vip_holders(nodes) == ["b"], timeout=2)
+    assert vip_holders_become(nodes, ["b"]), vip_holders(nodes)
     assert nodes["c"].state() == "BACKUP"
     nodes["b"].stop()
     assert nodes["c"].wait_state("MASTER"), nodes["c"].log
-    assert vip_holders(nodes) == ["c"]
+    assert vip_holders_become(nodes, ["c"]), vip_holders(nodes)
     nodes["a"].start()
     assert nodes["a"].wait_state("MASTER"), nodes["a"].log
     assert nodes["c"].wait_state("BACKUP")
-    assert wait_until(lambda: vip_holders(nodes) == ["a"], timeout=2)
+    assert vip_holders_become(nodes, ["a"]), vip_holders(nodes)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from hafm.lab import Lab, wait_until
-from hafm.labnodes import instance_toml, start_nodes, vip_holders
+from hafm.labnodes import instance_toml, start_nodes, vip_holders, vip_holders_become
 
 
 def unicast(src: str, peer: str) -> str:
@@ -30,7 +30,7 @@ def test_unicast_failover_without_multicast(lab: Lab, tmp_path: Path) -> None:
     assert not wait_until(lambda: b.state() == "MASTER", timeout=4)
     a.stop()
     assert b.wait_state("MASTER", timeout=2), b.log
-    assert wait_until(lambda: vip_holders(nodes) == ["b"], timeout=2)
+    assert vip_holders_become(nodes, ["b"]), vip_holders(nodes)
     a.start()
     assert a.wait_state("MASTER"), a.log
     assert b.wait_state("BACKUP"), b.log
