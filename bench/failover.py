@@ -1,6 +1,6 @@
 """Failover benchmark: hafm and keepalived in the same lab, the same scenario, the same client.
 
-For each row a fresh :class:`hafm.lab.Lab` holds node a (198.51.100.1, priority
+For each row a fresh :class:`hafm.lab.network.Lab` holds node a (198.51.100.1, priority
 100, MASTER), node b (198.51.100.2, priority 90, BACKUP) and a client
 (198.51.100.50) polling the VIP's test page every 5 ms. Each round starts a pair
 of daemons (hafm on both nodes, then keepalived on both nodes, alternating which
@@ -34,8 +34,17 @@ from typing import Literal
 import memory
 
 import hafm
-from hafm.lab import Host, Lab, netns_unavailable_reason
-from hafm.labnodes import VIP4, VIP6, ClientPoller, DaemonNode, HafmNode, KeepalivedNode, instance_toml, keepalived_conf
+from hafm.lab.network import Host, Lab, netns_unavailable_reason
+from hafm.lab.nodes import (
+    VIP4,
+    VIP6,
+    ClientPoller,
+    DaemonNode,
+    HafmNode,
+    KeepalivedNode,
+    instance_toml,
+    keepalived_conf,
+)
 
 A_IP, B_IP, CLIENT_IP = "198.51.100.1", "198.51.100.2", "198.51.100.50"
 PRIO_A, PRIO_B = 100, 90

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hafm.lab import Lab
-from hafm.labnodes import DaemonNode, HafmNode, KeepalivedNode, instance_toml, keepalived_conf
+from hafm.lab.network import Lab
+from hafm.lab.nodes import DaemonNode, HafmNode, KeepalivedNode, instance_toml, keepalived_conf
 
 SETTLE_AFTER_BACKUP = 1.0
 

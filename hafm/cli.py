@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from hafm import __version__
-from hafm.config import CheckValidator
-from hafm.config_model import Config, GlobalConfig
+from hafm.config.loader import CheckValidator
+from hafm.config.model import Config, GlobalConfig
 from hafm.errors import ConfigError, HafmError
-from hafm.notify_runner import check_notify_scripts
-from hafm.plugin_manager import HafmPluginManager, check_types, make_plugin_manager
+from hafm.plugin_manager import HafmPluginManager, check_types, make_plugin_manager, plugin_problems
 
 DEFAULT_CONFIG = Path("/etc/hafm.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -65,18 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     try:
         if command == "convert":
-            from hafm.convert import run as convert
+            from hafm.keepalived.convert import run as convert
 
             return convert(args.keepalived_conf, args.output)
         if command == "demo":
-            from hafm.demo import run_demo
+            from hafm.lab.demo import run_demo
 
             return run_demo(keep=args.keep, event=args.event, vrrp_version=args.vrrp_version)
         if command == "check-config":
-            from hafm.check_config import run as check_config
+            from hafm.config.check import run as check_config
 
             pm = _plugins(config_path)
-            return check_config(config_path, check_validators=_validators(pm), extra_checks=check_notify_scripts)
+            return check_config(
+                config_path, check_validators=_validators(pm), extra_checks=lambda config: plugin_problems(pm, config)
+            )
         if command == "plugins":
             return _list_plugins(config_path)
         return _run_daemon(config_path, getattr(args, "log_level", None))
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plugin_dirs(config_path: Path) -> list[Path]:
     """plugin_dirs from [global] (relative to the config file), or the default when the config is broken."""
-    from hafm.config import load_config
+    from hafm.config.loader import load_config
 
     try:
         dirs = load_config(config_path).global_.plugin_dirs
@@ -107,11 +108,11 @@ def _validators(pm: HafmPluginManager) -> dict[str, CheckValidator]:
 
 
 def _load(config_path: Path) -> tuple[Config, HafmPluginManager]:
-    from hafm.config import load_config
+    from hafm.config.loader import load_config
 
     pm = _plugins(config_path)
     config = load_config(config_path, check_validators=_validators(pm))
-    problems = check_notify_scripts(config)
+    problems = plugin_problems(pm, config)
     if problems:
         raise ConfigError(problems)
     return config, pm
@@ -146,7 +147,7 @@ def _run_daemon(config_path: Path, log_level: str | None) -> int:
             print(message, file=sys.stderr)
         return 1
     setup_logging(log_level or config.global_.log_level)
-    from hafm.daemon import Daemon
+    from hafm.shell.daemon import Daemon
 
     daemon = Daemon(config, pm)
     return asyncio.run(daemon.run())

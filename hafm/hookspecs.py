@@ -7,7 +7,7 @@ types (``hafm_plugins.check_http`` …) register through these same hooks.
 Rules every hook follows:
 
 * Arguments are plain types (``str``, ``int``, ``bool``, :class:`DropReason`,
-  the frozen :class:`~hafm.config_model.Config`) so the public API stays stable
+  the frozen :class:`~hafm.config.model.Config`) so the public API stays stable
   when hafm's internals change.  A hookimpl may accept any subset of them.
 * Notification hooks (everything except ``hafm_register_check_types``) may
   return ``None``, a value, a callable or an awaitable; hafm resolves it with
@@ -29,7 +29,7 @@ from typing import Any
 
 import pluggy
 
-from hafm.config_model import CheckConfig, Config
+from hafm.config.model import CheckConfig, Config
 from hafm.errors import DropReason
 
 PROJECT_NAME = "hafm"
@@ -45,7 +45,7 @@ class ProbeResult:
     ``detail`` is one human line for logs and ``hafm status`` ("HTTP 500",
     "exit 1: no pid file").  ``delta`` is only set by value-reporting checks
     such as ``file``: the integer read, which the priority arithmetic turns
-    into a priority adjustment (see :func:`hafm.tracking.effective_priority`).
+    into a priority adjustment (see :func:`hafm.vrrp.tracking.effective_priority`).
     """
 
     ok: bool
@@ -91,6 +91,19 @@ def hafm_register_check_types() -> list[CheckType]:  # type: ignore[empty-body]
     Return a list of :class:`CheckType` (or ``None``/an empty list).  All
     results are collected (not firstresult).  Two plugins registering the
     same type name is an error naming both plugins.
+    """
+
+
+@hookspec
+def hafm_validate_config(config: Config) -> list[str]:  # type: ignore[empty-body]
+    """Check a loaded configuration for problems only this plugin can see.
+
+    Called by ``hafm check-config``, at start-up and before a reload is
+    applied, after the config loader has accepted ``config``.  Return a list
+    of one-line error messages, each naming the file, table and key (e.g.
+    ``hafm.toml: vrrp_instance.VI_1.notify_master: /etc/x.sh is writable by
+    group/others``); ``None`` or an empty list means no problem.  All results
+    are collected; any message refuses the configuration.
     """
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import pluggy
 
 from hafm import hookspecs
+from hafm.config.model import Config
 from hafm.errors import HafmError
 from hafm.hookspecs import PROJECT_NAME, CheckType, hookimpl
 from hafm.trust import untrusted_reason
@@ -255,6 +256,18 @@ def check_types(pm: pluggy.PluginManager) -> dict[str, CheckType]:
                 )
             found[check_type.name] = replace(check_type, plugin=impl.plugin_name)
     return found
+
+
+def plugin_problems(pm: pluggy.PluginManager, config: Config) -> list[str]:
+    """Every plugin's ``hafm_validate_config`` messages for ``config``; a raising plugin is one more message."""
+    problems: list[str] = []
+    for impl in reversed(pm.hook.hafm_validate_config.get_hookimpls()):
+        try:
+            found: list[str] = list(impl.function(config=config) or [])  # type: ignore[call-overload]
+            problems += found
+        except Exception as exc:
+            problems.append(f"plugin {impl.plugin_name} raised in hafm_validate_config: {type(exc).__name__}: {exc}")
+    return problems
 
 
 async def await_me_maybe(value: Any) -> Any:

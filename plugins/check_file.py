@@ -2,7 +2,7 @@
 
 The probe reads an integer from ``path`` (decimal, optional sign, surrounding
 whitespace ignored).  The value is reported as ``ProbeResult.delta`` and
-:func:`hafm.tracking.effective_priority` applies keepalived's rules with the
+:func:`hafm.vrrp.tracking.effective_priority` applies keepalived's rules with the
 tracking weight:
 
 * weight 0: value 0 is OK, any other value puts the instance in FAULT;
@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 
 # Like keepalived, read at most this much: the file holds one small integer.

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 
 REQUIRED = ("url",)

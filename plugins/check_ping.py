@@ -20,9 +20,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from hafm.codec import checksum
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
+from hafm.vrrp.codec import checksum
 
 ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST = 0, 8
 ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129

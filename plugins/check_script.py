@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 from hafm.processes import ENV_PATH, kill_process_group
 from hafm.trust import untrusted_reason

@@ -1,6 +1,6 @@
 """The notify runner: keepalived's notify scripts and notify FIFO, as an ordinary plugin.
 
-Each hook only queues work on :class:`hafm.notify_runner.NotifyRunner` and
+Each hook only queues work on :class:`hafm_plugins.notify_runner.NotifyRunner` and
 returns, so a slow or hanging script never delays VRRP.  Its hookimpls are
 ``tryfirst``: the daemon schedules every hook call as its own task, and being
 called first (synchronously, as each task starts) keeps the transitions in
@@ -10,9 +10,10 @@ awaits something.
 
 from __future__ import annotations
 
-from hafm.config_model import Config
+from hafm.config.model import Config
 from hafm.hooks import hookimpl
-from hafm.notify_runner import NotifyRunner
+
+from .notify_runner import NotifyRunner, check_notify_scripts
 
 _runner: NotifyRunner | None = None
 
@@ -20,6 +21,11 @@ _runner: NotifyRunner | None = None
 def runner() -> NotifyRunner | None:
     """The running daemon's notify runner (None before ``hafm_startup``)."""
     return _runner
+
+
+@hookimpl
+def hafm_validate_config(config: Config) -> list[str]:
+    return check_notify_scripts(config)
 
 
 @hookimpl(tryfirst=True)

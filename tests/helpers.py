@@ -13,13 +13,13 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hafm import actions as act
-from hafm import events as ev
-from hafm.codec import decode, encode
-from hafm.config_model import Authentication, InstanceConfig, IPAddress, Vip
-from hafm.instance import VrrpInstance
-from hafm.state import State
-from hafm.timers import Timer
+from hafm.config.model import Authentication, InstanceConfig, IPAddress, Vip
+from hafm.vrrp import actions as act
+from hafm.vrrp import events as ev
+from hafm.vrrp.codec import decode, encode
+from hafm.vrrp.instance import VrrpInstance
+from hafm.vrrp.state import State
+from hafm.vrrp.timers import Timer
 
 VIP = Vip(address=ipaddress.ip_interface("198.51.100.100/24"))
 VIP6 = Vip(address=ipaddress.ip_interface("2001:db8::100/64"))

@@ -5,7 +5,7 @@ import asyncio
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from hafm.announce import build_frame, build_frames
+from hafm.shell.announce import build_frame, build_frames
 
 MAC = "02:00:5e:00:01:33"
 

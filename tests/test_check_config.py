@@ -1,4 +1,4 @@
-"""Tests for `hafm check-config` (hafm.check_config.run): exit codes, stdout and stderr."""
+"""Tests for `hafm check-config` (hafm.config.check.run): exit codes, stdout and stderr."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hafm.check_config import run
+from hafm.config.check import run
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "contrib" / "hafm.toml"

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, ProbeResult
 from hafm.plugin_manager import check_types, make_plugin_manager
-from hafm.tracking import run_probe
+from hafm.vrrp.tracking import run_probe
 from hafm_plugins import check_ping
 
 TYPES = check_types(make_plugin_manager(load_entry_points=False))

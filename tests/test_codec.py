@@ -1,4 +1,4 @@
-"""Tests for hafm.codec: hand-checked vectors, every drop reason, fuzzing, and scapy cross-checks."""
+"""Tests for hafm.vrrp.codec: hand-checked vectors, every drop reason, fuzzing, and scapy cross-checks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Packet, Raw
 
-from hafm.codec import Advertisement, checksum, decode, encode, parse_ipv4_packet
-from hafm.config_model import IPAddress
+from hafm.config.model import IPAddress
 from hafm.errors import DropReason, MalformedAdvert
+from hafm.vrrp.codec import Advertisement, checksum, decode, encode, parse_ipv4_packet
 
 SRC4 = IPv4Address("198.51.100.1")
 MCAST4 = IPv4Address("224.0.0.18")

@@ -1,4 +1,4 @@
-"""Tests for hafm.config: every key, every one-line error, drop-ins, provenance, the check-validator hook."""
+"""Tests for hafm.config.loader: every key, every one-line error, drop-ins, provenance, the check-validator hook."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from hafm import config_schema
-from hafm.config import format_effective, load_config
-from hafm.config_model import (
+from hafm.config import schema as config_schema
+from hafm.config.loader import format_effective, load_config
+from hafm.config.model import (
     Authentication,
     CheckConfig,
     Config,

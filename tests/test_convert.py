@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hafm import convert
-from hafm.config import load_config
-from hafm.convert import convert_text, run
+from hafm.config.loader import load_config
 from hafm.errors import ConfigError
-from hafm.keepalived_parser import ParseError, parse_text, tokenize_line
+from hafm.keepalived import convert
+from hafm.keepalived.convert import convert_text, run
+from hafm.keepalived.parser import ParseError, parse_text, tokenize_line
 from hafm.plugin_manager import check_types, make_plugin_manager
 
 DATA = Path(__file__).parent / "data" / "keepalived"

@@ -4,14 +4,14 @@ import ipaddress
 
 import pytest
 
-from hafm import actions as act
-from hafm import events as ev
-from hafm.codec import Advertisement
-from hafm.config_model import Authentication
+from hafm.config.model import Authentication
 from hafm.errors import DropReason
-from hafm.instance import VrrpInstance
-from hafm.state import State
-from hafm.timers import Timer
+from hafm.vrrp import actions as act
+from hafm.vrrp import events as ev
+from hafm.vrrp.codec import Advertisement
+from hafm.vrrp.instance import VrrpInstance
+from hafm.vrrp.state import State
+from hafm.vrrp.timers import Timer
 
 from .helpers import VIP6, Cluster, instance_config
 

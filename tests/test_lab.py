@@ -14,8 +14,8 @@ from typing import TypeVar
 
 import pytest
 
-from hafm.lab import Host, Lab, LabError, check_address, netns_unavailable_reason, wait_until
-from hafm.testpage import page_body
+from hafm.lab.network import Host, Lab, LabError, check_address, netns_unavailable_reason, wait_until
+from hafm.lab.testpage import page_body
 
 _REASON = netns_unavailable_reason()
 _F = TypeVar("_F", bound=Callable[..., object])

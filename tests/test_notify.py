@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import pytest
 
 import hafm_plugins.notify as notify_plugin
-from hafm.config_model import Config, GlobalConfig, InstanceConfig, Notify, SyncGroupConfig, Vip
-from hafm.notify_runner import (
+from hafm.config.model import Config, GlobalConfig, InstanceConfig, Notify, SyncGroupConfig, Vip
+from hafm.plugin_manager import call_safely, make_plugin_manager
+from hafm_plugins.notify_runner import (
     ENV_PATH,
     Command,
     NotifyFifo,
@@ -29,7 +30,6 @@ from hafm.notify_runner import (
     fifo_line,
     run_command,
 )
-from hafm.plugin_manager import call_safely, make_plugin_manager
 
 T = TypeVar("T")
 
@@ -632,7 +632,7 @@ def test_script_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> No
 
 
 def test_docs_state_the_real_defaults_and_every_variable() -> None:
-    from hafm import notify_runner
+    from hafm_plugins import notify_runner
 
     docs = (Path(__file__).resolve().parent.parent / "docs" / "notify.md").read_text()
     assert f"**Timeout: {notify_runner.NOTIFY_TIMEOUT:g} s**" in docs

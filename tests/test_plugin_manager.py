@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hafm.config import load_config
-from hafm.config_model import CheckConfig
+from hafm.config.loader import load_config
+from hafm.config.model import CheckConfig
 from hafm.errors import ConfigError
 from hafm.hooks import Probe, ProbeResult
 from hafm.plugin_manager import (

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from hafm.errors import LocalProtocolError
-from hafm.state import TRANSITIONS, State, Trigger, mermaid_diagram, next_state
+from hafm.vrrp.state import TRANSITIONS, State, Trigger, mermaid_diagram, next_state
 
 DOCS = Path(__file__).parent.parent / "docs" / "state-machine.md"
 
@@ -42,4 +42,4 @@ def test_rfc_core_edges() -> None:
 
 def test_docs_diagram_is_generated_from_the_table() -> None:
     text = DOCS.read_text()
-    assert mermaid_diagram() in text, "regenerate with: python -m hafm.state"
+    assert mermaid_diagram() in text, "regenerate with: python -m hafm.vrrp.state"

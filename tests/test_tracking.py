@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult
-from hafm.tracking import CheckRunner, CheckState, Tracked, effective_priority, run_probe
+from hafm.vrrp.tracking import CheckRunner, CheckState, Tracked, effective_priority, run_probe
 
 # Async tests run on asyncio through anyio's pytest plugin (no pytest-asyncio needed).
 pytestmark = pytest.mark.anyio

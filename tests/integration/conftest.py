@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hafm.lab import Lab, netns_unavailable_reason
+from hafm.lab.network import Lab, netns_unavailable_reason
 
 _HERE = Path(__file__).parent
 _lab_numbers = itertools.count()

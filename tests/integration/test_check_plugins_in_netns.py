@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import pytest
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import (
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import (
     ClientPoller,
     DaemonNode,
     HafmPluginNode,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hafm.convert import convert_text
-from hafm.lab import Lab
-from hafm.labnodes import (
+from hafm.keepalived.convert import convert_text
+from hafm.lab.network import Lab
+from hafm.lab.nodes import (
     ClientPoller,
     DaemonNode,
     KeepalivedNode,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hafm.lab import Host, Lab
-from hafm.labnodes import instance_toml
+from hafm.lab.network import Host, Lab
+from hafm.lab.nodes import instance_toml
 
 HEADER = "[global]\ninclude = []\nplugin_dirs = []\n"
 

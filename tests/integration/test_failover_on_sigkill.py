@@ -3,8 +3,8 @@
 import time
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import start_classic_pair, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import start_classic_pair, vip_holders, vip_holders_become
 
 MASTER_DOWN_B = 3 + (256 - 90) / 256
 MARGIN = 0.3

@@ -6,8 +6,8 @@ from pathlib import Path
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
-from hafm.lab import Lab
-from hafm.labnodes import VIP4, start_classic_pair, vip_holders, vip_holders_become, wait_for_page
+from hafm.lab.network import Lab
+from hafm.lab.nodes import VIP4, start_classic_pair, vip_holders, vip_holders_become, wait_for_page
 
 SKEW_B = (256 - 90) / 256
 MARGIN = 0.2

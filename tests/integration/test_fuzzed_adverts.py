@@ -10,8 +10,8 @@ from scapy.layers.inet import IP
 from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Packet, fuzz
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import HafmPluginNode, start_classic_pair, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import HafmPluginNode, start_classic_pair, vip_holders, vip_holders_become
 
 ATTACKER = "198.51.100.66"
 

@@ -14,8 +14,8 @@ from scapy.layers.inet import IP
 from scapy.layers.vrrp import VRRP
 from scapy.utils import rdpcap
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import (
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import (
     ClientPoller,
     DaemonNode,
     check_toml,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hafm.lab import Host, Lab, wait_until
-from hafm.labnodes import (
+from hafm.lab.network import Host, Lab, wait_until
+from hafm.lab.nodes import (
     TEST_PAGE,
     VIP4,
     VIP6,

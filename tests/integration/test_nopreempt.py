@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import instance_toml, start_nodes, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import instance_toml, start_nodes, vip_holders, vip_holders_become
 
 
 def test_nopreempt_node_does_not_take_the_vip_back(lab: Lab, tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import (
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import (
     DaemonNode,
     HafmNode,
     instance_toml,

@@ -3,8 +3,8 @@
 import signal
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import start_classic_pair, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import start_classic_pair, vip_holders, vip_holders_become
 
 
 def test_sighup_is_logged_and_the_master_keeps_the_vip(lab: Lab, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ import functools
 import time
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import VIP4, HafmPluginNode, start_classic_pair, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import VIP4, HafmPluginNode, start_classic_pair, vip_holders, vip_holders_become
 
 ADVERT_INT = 1.0
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import DaemonNode, HafmNode, instance_toml, start_nodes, vip_holders
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import DaemonNode, HafmNode, instance_toml, start_nodes, vip_holders
 
 VIP_FRONT, VIP_BACK = "198.51.100.100", "198.51.100.101"
 

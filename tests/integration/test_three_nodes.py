@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from hafm.lab import Lab
-from hafm.labnodes import instance_toml, start_nodes, vip_holders, vip_holders_become
+from hafm.lab.network import Lab
+from hafm.lab.nodes import instance_toml, start_nodes, vip_holders, vip_holders_become
 
 
 def test_highest_live_node_always_wins(lab: Lab, tmp_path: Path) -> None:

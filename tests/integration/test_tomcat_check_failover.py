@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hafm.lab import Host, Lab, wait_until
-from hafm.labnodes import (
+from hafm.lab.network import Host, Lab, wait_until
+from hafm.lab.nodes import (
     ClientPoller,
     DaemonNode,
     check_toml,

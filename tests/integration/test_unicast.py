@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import instance_toml, start_nodes, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import instance_toml, start_nodes, vip_holders, vip_holders_become
 
 
 def unicast(src: str, peer: str) -> str:

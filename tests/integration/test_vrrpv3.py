@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from hafm.lab import Lab, wait_until
-from hafm.labnodes import VIP4, VIP6, DaemonNode, start_classic_pair, vip_holders, vip_holders_become
+from hafm.lab.network import Lab, wait_until
+from hafm.lab.nodes import VIP4, VIP6, DaemonNode, start_classic_pair, vip_holders, vip_holders_become
 
 MARGIN = 0.3
 

@@ -25,8 +25,8 @@ from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Packet
 from scapy.utils import checksum, rdpcap
 
-from hafm.lab import Lab
-from hafm.labnodes import VIP4, VIP6, HafmNode, instance_toml
+from hafm.lab.network import Lab
+from hafm.lab.nodes import VIP4, VIP6, HafmNode, instance_toml
 from tests.integration.conftest import unique_lab_prefix
 
 NODE_ADDR = "198.51.100.1"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 
 # The kernel truncates comm to 15 bytes.

@@ -3,7 +3,7 @@
 Frames are built with scapy and sent as cached bytes through one send-only
 AF_PACKET socket per interface.  scapy costs ~45 MiB and ~0.3 s to import, so
 the daemon never imports it: at start-up :meth:`Announcer.prepare` runs
-``python -m hafm.announce MAC ADDRESS...`` once, which builds the frames and
+``python -m hafm.shell.announce MAC ADDRESS...`` once, which builds the frames and
 prints them as hex.  Becoming Master then costs only the ``send()`` calls.
 """
 
@@ -14,7 +14,7 @@ import logging
 import socket
 import sys
 
-from hafm.config_model import Vip
+from hafm.config.model import Vip
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def build_frame(address: str, mac: str) -> bytes:
 async def build_frames(mac: str, addresses: list[str]) -> dict[str, bytes]:
     """Build the frames in a child process, so that scapy never lives in the daemon."""
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hafm.announce", mac, *addresses,
+        sys.executable, "-m", "hafm.shell.announce", mac, *addresses,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await child.communicate()
@@ -111,7 +111,7 @@ class Announcer:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m hafm.announce MAC ADDRESS...``: one ``ADDRESS HEX`` line per frame."""
+    """``python -m hafm.shell.announce MAC ADDRESS...``: one ``ADDRESS HEX`` line per frame."""
     mac, *addresses = argv
     for address in addresses:
         print(address, build_frame(address, mac).hex())

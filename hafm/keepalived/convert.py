@@ -25,9 +25,9 @@ from typing import Any, TextIO
 import tomli_w
 
 # Key order and notify keys of the TOML hafm reads: the converter writes what the loader expects.
-from hafm.config_schema import INSTANCE_KEYS, NOTIFY_KEYS
+from hafm.config.schema import INSTANCE_KEYS, NOTIFY_KEYS
 from hafm.errors import ConfigError
-from hafm.keepalived_parser import Node, ParseError, parse_text
+from hafm.keepalived.parser import Node, ParseError, parse_text
 
 __all__ = ["ConversionResult", "convert_text", "main", "run"]
 
@@ -827,7 +827,7 @@ def convert_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path
     """Translate keepalived.conf text into hafm TOML.
 
     ``base_dir`` is where relative ``include`` patterns are resolved (default:
-    the current directory).  Raises :class:`~hafm.keepalived_parser.ParseError`
+    the current directory).  Raises :class:`~hafm.keepalived.parser.ParseError`
     (a :class:`~hafm.errors.ConfigError`) with a one-line ``FILE:LINE: ...``
     message when the input cannot be read as keepalived configuration.
     """

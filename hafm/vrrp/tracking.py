@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from hafm.config_model import CheckConfig
+from hafm.config.model import CheckConfig
 from hafm.hookspecs import CheckType, Probe, ProbeResult
-from hafm.instance import OWNER_PRIORITY
+from hafm.vrrp.instance import OWNER_PRIORITY
 
 __all__ = [
     "FAULT_THRESHOLD",

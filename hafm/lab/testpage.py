@@ -1,12 +1,12 @@
 """A tiny HTTP server standing in for a real web server behind a VIP.
 
-``python -m hafm.testpage --port 80 [--address X] [--hang]`` serves
+``python -m hafm.lab.testpage --port 80 [--address X] [--hang]`` serves
 ``GET /test/test.html`` with the body ``this is the test page <br> from server X``
 so a client can tell which real server answered through the virtual address.
 With ``--hang`` it accepts connections and reads the request but never answers,
 which is what a wedged application looks like to a health check.
 
-The lab (:mod:`hafm.lab`) runs it inside a network namespace; it only needs the
+The lab (:mod:`hafm.lab.network`) runs it inside a network namespace; it only needs the
 standard library so it starts fast.
 """
 
@@ -116,8 +116,8 @@ def make_server(port: int, address: str, hang: bool = False) -> ThreadingHTTPSer
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m hafm.testpage``."""
-    parser = argparse.ArgumentParser(prog="python -m hafm.testpage", description=(__doc__ or "").split("\n", 1)[0])
+    """Entry point of ``python -m hafm.lab.testpage``."""
+    parser = argparse.ArgumentParser(prog="python -m hafm.lab.testpage", description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--address", help="address named in the page (default: first global IPv4)")
     parser.add_argument("--hang", action="store_true", help="accept and read requests but never answer")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = make_server(args.port, address, hang=args.hang)
     except OSError as exc:
-        parser.exit(1, f"hafm.testpage: cannot listen on port {args.port}: {exc.strerror}\n")
+        parser.exit(1, f"hafm.lab.testpage: cannot listen on port {args.port}: {exc.strerror}\n")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

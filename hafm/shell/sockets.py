@@ -15,9 +15,9 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from hafm.codec import IPPROTO_VRRP, parse_ipv4_packet
-from hafm.config_model import IPAddress
+from hafm.config.model import IPAddress
 from hafm.errors import MalformedAdvert
+from hafm.vrrp.codec import IPPROTO_VRRP, parse_ipv4_packet
 
 log = logging.getLogger(__name__)
 

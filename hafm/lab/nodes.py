@@ -1,4 +1,4 @@
-"""Real VRRP daemons (hafm, keepalived) inside :mod:`hafm.lab` hosts, and a client that watches the VIP.
+"""Real VRRP daemons (hafm, keepalived) inside :mod:`hafm.lab.network` hosts, and a client that watches the VIP.
 
 Shared by the integration tests, ``hafm demo`` and ``bench/failover.py`` so all
 three run the same scenario the same way.
@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import tomli_w
 
-from hafm.lab import Host, Lab, wait_until
+from hafm.lab.network import Host, Lab, wait_until
 
 VIP4 = "198.51.100.100"
 VIP6 = "2001:db8::100"

@@ -2,7 +2,7 @@
 
 This module only knows keepalived's *syntax*: comments, quoted strings,
 ``{ ... }`` blocks and ``include``.  What the keywords mean is the job of
-:mod:`hafm.convert`.  Every node remembers where it came from so that each
+:mod:`hafm.keepalived.convert`.  Every node remembers where it came from so that each
 message can point at ``FILE:LINE``.
 
 keepalived's own reader works line by line: a statement is the words on one

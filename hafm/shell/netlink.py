@@ -19,7 +19,7 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 
-from hafm.config_model import IPAddress, IPInterface, Vip
+from hafm.config.model import IPAddress, IPInterface, Vip
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Runs one sans-IO :class:`~hafm.instance.VrrpInstance` on asyncio: the thin I/O shell.
+"""Runs one sans-IO :class:`~hafm.vrrp.instance.VrrpInstance` on asyncio: the thin I/O shell.
 
 Adverts are sent and timers armed synchronously (microseconds); VIP changes
 and gratuitous announcements go through a per-instance queue worked by one
@@ -13,16 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hafm import actions as act
-from hafm import events as ev
-from hafm.announce import Announcer
-from hafm.codec import encode
-from hafm.config_model import IPAddress, Vip
-from hafm.instance import VrrpInstance
-from hafm.netlink import Netlink, NetlinkProblem
-from hafm.state import State
-from hafm.timers import Timer
-from hafm.vrrp_socket import VrrpSocket
+from hafm.config.model import IPAddress, Vip
+from hafm.shell.announce import Announcer
+from hafm.shell.netlink import Netlink, NetlinkProblem
+from hafm.shell.sockets import VrrpSocket
+from hafm.vrrp import actions as act
+from hafm.vrrp import events as ev
+from hafm.vrrp.codec import encode
+from hafm.vrrp.instance import VrrpInstance
+from hafm.vrrp.state import State
+from hafm.vrrp.timers import Timer
 
 log = logging.getLogger("hafm")
 

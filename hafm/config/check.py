@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from hafm.config import CheckValidator, format_effective, load_config
-from hafm.config_model import Config
+from hafm.config.loader import CheckValidator, format_effective, load_config
+from hafm.config.model import Config
 from hafm.errors import ConfigError
 
 
@@ -24,7 +24,7 @@ def run(
     or print every error to ``err`` and return 1.
 
     ``extra_checks`` returns more error lines for a loaded config (e.g. notify script permissions).
-    ``check_validators`` is what the plugins declare (see :func:`hafm.config.load_config`); without it,
+    ``check_validators`` is what the plugins declare (see :func:`hafm.config.loader.load_config`); without it,
     check types are not verified.
     """
     try:

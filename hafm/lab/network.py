@@ -48,7 +48,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 import hafm
-from hafm.codec import checksum
+from hafm.vrrp.codec import checksum
 
 __all__ = [
     "ALLOWED_NETWORKS",
@@ -302,7 +302,7 @@ class Host:
         return body if response.status < 400 else None
 
     def start_test_page_server(self, port: int = 80, hang: bool = False, timeout: float = 5.0) -> None:
-        """Serve the test page (:mod:`hafm.testpage`) on ``port``, naming this host's IPv4.
+        """Serve the test page (:mod:`hafm.lab.testpage`) on ``port``, naming this host's IPv4.
 
         Returns once the port accepts connections. With ``hang`` the server accepts and
         reads requests but never answers. A running test page server is replaced.
@@ -461,7 +461,7 @@ class Lab:
             try:
                 _run(["ip", "netns", "delete", ns], timeout=10)
             except (LabCommandError, OSError, subprocess.SubprocessError) as exc:
-                print(f"hafm.lab: could not delete namespace {ns}: {exc}", file=sys.stderr)
+                print(f"hafm.lab.network: could not delete namespace {ns}: {exc}", file=sys.stderr)
         self._namespaces.clear()
         self._hosts.clear()
         if self._workdir is not None and self._given_workdir is None:
@@ -675,7 +675,7 @@ class Lab:
         # hafm may not be installed: make the copy this lab came from importable.
         package_root = str(Path(hafm.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", "hafm.testpage", "--port", str(port), "--address", str(host.ipv4.ip)]
+        argv = [sys.executable, "-m", "hafm.lab.testpage", "--port", str(port), "--address", str(host.ipv4.ip)]
         if hang:
             argv.append("--hang")
         log = self.workdir / f"{host.name}-testpage.log"

@@ -1,8 +1,8 @@
 """One VRRP instance, sans-IO: ``handle(event, now)`` in, a list of actions out.
 
 No sockets and no clock: ``now`` is a monotonic time in seconds supplied by
-the caller, and every deadline in a :class:`~hafm.actions.SetTimer` is on that
-same clock.  Which state follows which is decided in :mod:`hafm.state`; this
+the caller, and every deadline in a :class:`~hafm.vrrp.actions.SetTimer` is on that
+same clock.  Which state follows which is decided in :mod:`hafm.vrrp.state`; this
 module evaluates the RFC's guards and produces the side effects.
 
 Timing (the known traps):
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hafm import actions as act
-from hafm import events as ev
-from hafm.codec import Advertisement
-from hafm.config_model import InstanceConfig, IPAddress, Vip
+from hafm.config.model import InstanceConfig, IPAddress, Vip
 from hafm.errors import DropReason
-from hafm.state import State, Trigger, next_state
-from hafm.timers import Timer
+from hafm.vrrp import actions as act
+from hafm.vrrp import events as ev
+from hafm.vrrp.codec import Advertisement
+from hafm.vrrp.state import State, Trigger, next_state
+from hafm.vrrp.timers import Timer
 
 OWNER_PRIORITY = 255
 AUTH_NONE = 0

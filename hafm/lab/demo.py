@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hafm.lab import Lab, netns_unavailable_reason
-from hafm.labnodes import VIP4, ClientPoller, DaemonNode, start_classic_pair
+from hafm.lab.network import Lab, netns_unavailable_reason
+from hafm.lab.nodes import VIP4, ClientPoller, DaemonNode, start_classic_pair
 
 A, B = "198.51.100.1", "198.51.100.2"
 PRIO_A, PRIO_B = 100, 90

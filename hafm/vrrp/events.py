@@ -1,12 +1,12 @@
-"""Events fed into a :class:`hafm.instance.VrrpInstance` (inputs of the sans-IO core)."""
+"""Events fed into a :class:`hafm.vrrp.instance.VrrpInstance` (inputs of the sans-IO core)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hafm.codec import Advertisement
-from hafm.config_model import IPAddress
-from hafm.timers import Timer
+from hafm.config.model import IPAddress
+from hafm.vrrp.codec import Advertisement
+from hafm.vrrp.timers import Timer
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Literal
 
-from hafm.config_model import IPAddress
+from hafm.config.model import IPAddress
 from hafm.errors import DropReason, MalformedAdvert
 
 __all__ = ["Advertisement", "IPPROTO_VRRP", "checksum", "decode", "encode", "parse_ipv4_packet"]

@@ -1,4 +1,4 @@
-"""Load hafm's TOML configuration (main file + ``include`` drop-ins) into :mod:`hafm.config_model`.
+"""Load hafm's TOML configuration (main file + ``include`` drop-ins) into :mod:`hafm.config.model`.
 
 Rules, in the order they apply:
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hafm import config_schema as schema
-from hafm.config_model import (
+from hafm.config import schema
+from hafm.config.model import (
     CheckConfig,
     Config,
     GlobalConfig,

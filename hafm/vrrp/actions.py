@@ -1,4 +1,4 @@
-"""Actions returned by a :class:`hafm.instance.VrrpInstance` (outputs of the sans-IO core).
+"""Actions returned by a :class:`hafm.vrrp.instance.VrrpInstance` (outputs of the sans-IO core).
 
 The daemon performs them in order; the core never does I/O itself.
 """
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hafm.codec import Advertisement
-from hafm.config_model import IPAddress, Vip
+from hafm.config.model import IPAddress, Vip
 from hafm.errors import DropReason
-from hafm.state import State
-from hafm.timers import Timer
+from hafm.vrrp.codec import Advertisement
+from hafm.vrrp.state import State
+from hafm.vrrp.timers import Timer
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,6 @@
 """The hafm daemon: every configured instance in one asyncio process.
 
-Wires the sans-IO instances (:mod:`hafm.instance`) to raw sockets, netlink
+Wires the sans-IO instances (:mod:`hafm.vrrp.instance`) to raw sockets, netlink
 and the plugin hooks.  Start-up problems become one-line :class:`DaemonError`
 messages; nothing here decides protocol behaviour.
 """
@@ -18,19 +18,19 @@ from typing import Any
 import pluggy
 
 from hafm import __version__
-from hafm import actions as act
-from hafm import events as ev
-from hafm.announce import Announcer
-from hafm.codec import decode
-from hafm.config_model import Config, InstanceConfig, IPAddress, Vip
-from hafm.driver import InstanceDriver, Interface, vips_by_dev
+from hafm.config.model import Config, InstanceConfig, IPAddress, Vip
 from hafm.errors import DropReason, HafmError, MalformedAdvert
-from hafm.instance import OWNER_PRIORITY, VrrpInstance
-from hafm.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
 from hafm.plugin_manager import call_safely, check_types
-from hafm.state import State
-from hafm.tracking import MAX_PRIORITY, MIN_PRIORITY, CheckRunner, PriorityVerdict, Tracked, effective_priority
-from hafm.vrrp_socket import Received, VrrpSocket
+from hafm.shell.announce import Announcer
+from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
+from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
+from hafm.shell.sockets import Received, VrrpSocket
+from hafm.vrrp import actions as act
+from hafm.vrrp import events as ev
+from hafm.vrrp.codec import decode
+from hafm.vrrp.instance import OWNER_PRIORITY, VrrpInstance
+from hafm.vrrp.state import State
+from hafm.vrrp.tracking import MAX_PRIORITY, MIN_PRIORITY, CheckRunner, PriorityVerdict, Tracked, effective_priority
 
 log = logging.getLogger("hafm")
 
@@ -97,7 +97,7 @@ class Daemon:
         for config in self.config.instances.values():
             self._add_driver(config, interfaces)
         # Announcement frames and sockets are made before any instance runs, so a takeover
-        # only sends; see hafm.announce for why the frames are built in a child process.
+        # only sends; see hafm.shell.announce for why the frames are built in a child process.
         announced: dict[str, tuple[Vip, ...]] = {}
         for driver in self.drivers.values():
             for dev, vips in vips_by_dev(driver.instance.vips, driver.instance.config.interface).items():

@@ -1,6 +1,6 @@
 """The validated configuration, as plain frozen dataclasses.
 
-The loader (:mod:`hafm.config`) turns TOML into these; everything else in
+The loader (:mod:`hafm.config.loader`) turns TOML into these; everything else in
 hafm reads only these types, never raw dicts.  Times are float seconds.
 """
 

@@ -1,9 +1,9 @@
 """The key schema of hafm's TOML configuration: which keys each table has and how to check one value.
 
 Every converter takes the raw TOML value and returns the typed value, or raises :class:`Invalid`
-with messages meant to follow ``FILE: TABLE.KEY`` on one line (see :mod:`hafm.config`).  Checks that
+with messages meant to follow ``FILE: TABLE.KEY`` on one line (see :mod:`hafm.config.loader`).  Checks that
 need more than one key (the VRRP version and advert_int, families, cross-references) live in
-:mod:`hafm.config`; this module only knows single values.
+:mod:`hafm.config.loader`; this module only knows single values.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hafm.config_model import Authentication, IPAddress, TrackCheck, Vip
+from hafm.config.model import Authentication, IPAddress, TrackCheck, Vip
 
 Converter = Callable[[Any], Any]
 
@@ -314,7 +314,7 @@ def authentication(value: Any) -> Authentication:
     return Authentication(**inline_table(value, AUTH_KEYS, "a table { auth_type, auth_pass }"))
 
 
-# --- checks that need the rest of the instance (called by hafm.config) ----------------------
+# --- checks that need the rest of the instance (called by hafm.config.loader) ----------------------
 
 
 def advert_int_problem(advert_int: float, version: int) -> str | None:
@@ -368,7 +368,7 @@ INSTANCE_KEYS: dict[str, Key] = {
     "interface": Key(convert=interface_name, required=True),
     "virtual_router_id": Key(convert=integer(1, 255), required=True),
     "priority": Key(convert=integer(1, 255)),
-    # The range depends on the version; hafm.config checks it once the version is known.
+    # The range depends on the version; hafm.config.loader checks it once the version is known.
     "advert_int": Key(convert=number(0, above=True)),
     "version": Key(convert=version),
     "nopreempt": Key(convert=boolean),

@@ -1,7 +1,7 @@
 """The VRRP instance state machine, as data.
 
 Everything that decides *which* state an instance moves to lives in this
-module (the h11 ``_state.py`` rule).  :mod:`hafm.instance` classifies each
+module (the h11 ``_state.py`` rule).  :mod:`hafm.vrrp.instance` classifies each
 event into a :class:`Trigger` (that is where the RFC's guards - priority
 comparisons, timers - are evaluated) and looks the new state up here.  A
 trigger that is not listed for the current state is a bug in hafm and raises

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from hafm.config_model import Config, GlobalConfig, Notify
+from hafm.config.model import Config, GlobalConfig, Notify
 from hafm.processes import ENV_PATH, kill_process_group
 from hafm.trust import directories_problem, ownership_problem
 

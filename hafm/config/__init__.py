@@ -1,0 +1,1 @@
+"""Configuration: the frozen model, the key schema, the TOML loader and ``check-config``."""

@@ -1,0 +1,1 @@
+"""keepalived compatibility: a keepalived.conf parser and ``hafm convert``."""
