@@ -20,7 +20,7 @@ import pytest
 from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, ProbeResult
 from hafm.plugin_manager import check_types, make_plugin_manager
-from hafm.vrrp.tracking import run_probe
+from hafm.shell.checks import run_probe
 from hafm_plugins import check_ping
 
 TYPES = check_types(make_plugin_manager(load_entry_points=False))

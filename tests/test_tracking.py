@@ -10,7 +10,8 @@ import pytest
 
 from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult
-from hafm.vrrp.tracking import CheckRunner, CheckState, Tracked, effective_priority, run_probe
+from hafm.shell.checks import CheckRunner, run_probe
+from hafm.vrrp.tracking import CheckState, Tracked, effective_priority
 
 # Async tests run on asyncio through anyio's pytest plugin (no pytest-asyncio needed).
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from hafm.vrrp.codec import IPAddress  # noqa: E402  (the protocol core owns the type; re-exported here)
+
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 

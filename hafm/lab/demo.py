@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hafm.lab.network import Lab, netns_unavailable_reason
 from hafm.lab.nodes import VIP4, ClientPoller, DaemonNode, start_classic_pair
+from hafm.vrrp.constants import master_down_interval, skew_time
 
 A, B = "198.51.100.1", "198.51.100.2"
 PRIO_A, PRIO_B = 100, 90
@@ -27,11 +28,9 @@ def say(message: str) -> None:
 
 def rfc_bound(event: str, version: int, advert_int: float) -> tuple[float, str]:
     """The takeover time RFC 5798 promises for this failure, and its name."""
-    interval = advert_int
-    skew = (256 - PRIO_B) / 256 * (interval if version == 3 else 1)
     if event == "term":
-        return skew, "Skew_Time (priority-0 advert)"
-    return 3 * interval + skew, "Master_Down_Interval"
+        return skew_time(PRIO_B, version=version, master_adver_interval=advert_int), "Skew_Time (priority-0 advert)"
+    return master_down_interval(PRIO_B, version=version, master_adver_interval=advert_int), "Master_Down_Interval"
 
 
 def show(nodes: dict[str, DaemonNode], poller: ClientPoller, seconds: float) -> None:

@@ -22,15 +22,17 @@ from hafm.config.model import Config, InstanceConfig, IPAddress, Vip
 from hafm.errors import DropReason, HafmError, MalformedAdvert
 from hafm.plugin_manager import call_safely, check_types
 from hafm.shell.announce import Announcer
+from hafm.shell.checks import CheckRunner
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
 from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
 from hafm.shell.sockets import Received, VrrpSocket
 from hafm.vrrp import actions as act
 from hafm.vrrp import events as ev
 from hafm.vrrp.codec import decode
-from hafm.vrrp.instance import OWNER_PRIORITY, VrrpInstance
+from hafm.vrrp.constants import MAX_PRIORITY, MIN_PRIORITY, OWNER_PRIORITY
+from hafm.vrrp.instance import VrrpInstance
 from hafm.vrrp.state import State
-from hafm.vrrp.tracking import MAX_PRIORITY, MIN_PRIORITY, CheckRunner, PriorityVerdict, Tracked, effective_priority
+from hafm.vrrp.tracking import PriorityVerdict, Tracked, effective_priority
 
 log = logging.getLogger("hafm")
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Literal
 
-from hafm.config.model import IPAddress
 from hafm.errors import DropReason, MalformedAdvert
 
-__all__ = ["Advertisement", "IPPROTO_VRRP", "checksum", "decode", "encode", "parse_ipv4_packet"]
+__all__ = ["Advertisement", "IPAddress", "IPPROTO_VRRP", "checksum", "decode", "encode", "parse_ipv4_packet"]
+
+IPAddress = IPv4Address | IPv6Address
 
 IPPROTO_VRRP = 112
 ADVERTISEMENT_TYPE = 1

@@ -22,10 +22,10 @@ from hafm.errors import DropReason
 from hafm.vrrp import actions as act
 from hafm.vrrp import events as ev
 from hafm.vrrp.codec import Advertisement
+from hafm.vrrp.constants import OWNER_PRIORITY, master_down_interval, skew_time
 from hafm.vrrp.state import State, Trigger, next_state
 from hafm.vrrp.timers import Timer
 
-OWNER_PRIORITY = 255
 AUTH_NONE = 0
 AUTH_SIMPLE_TEXT = 1
 
@@ -112,15 +112,19 @@ class VrrpInstance:
         return self.config.advert_int
 
     @property
+    def _timing_interval(self) -> float:
+        # v2 times everything by our own configured interval; v3 by the interval the Master advertises.
+        return self.advert_interval if self.config.version == 2 else self.master_adver_interval
+
+    @property
     def skew_time(self) -> float:
-        if self.config.version == 2:
-            return (256 - self.priority) / 256
-        return (256 - self.priority) * self.master_adver_interval / 256
+        return skew_time(self.priority, version=self.config.version, master_adver_interval=self._timing_interval)
 
     @property
     def master_down_interval(self) -> float:
-        interval = self.advert_interval if self.config.version == 2 else self.master_adver_interval
-        return 3 * interval + self.skew_time
+        return master_down_interval(
+            self.priority, version=self.config.version, master_adver_interval=self._timing_interval
+        )
 
     @property
     def preempt(self) -> bool:

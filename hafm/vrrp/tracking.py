@@ -1,14 +1,14 @@
-"""Tracked health checks: fall/rise counting, priority arithmetic, and an asyncio runner.
+"""Tracked health checks: fall/rise counting and priority arithmetic.
 
-The first two parts are pure logic (no clock, no I/O) and mirror keepalived's
-``vrrp_script`` / ``track_file`` rules:
+Pure logic (no clock, no I/O) that mirrors keepalived's ``vrrp_script`` /
+``track_file`` rules:
 
 * :class:`CheckState` turns probe results into an up/down state with
   ``fall``/``rise`` hysteresis.
 * :func:`effective_priority` turns a base priority and the tracked checks'
   states into the priority an instance advertises (or FAULT).
 
-:class:`CheckRunner` runs every check's probe on its own schedule.
+:class:`hafm.shell.checks.CheckRunner` runs every check's probe on its own schedule.
 
 Initial state.  keepalived starts a ``vrrp_script`` in an "INIT" state that
 counts as failed but lets the first success bring it up at once (and
@@ -21,31 +21,22 @@ priority it has not earned yet; the cost is ``rise × interval`` at start.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from hafm.config.model import CheckConfig
-from hafm.hookspecs import CheckType, Probe, ProbeResult
-from hafm.vrrp.instance import OWNER_PRIORITY
+from hafm.hookspecs import ProbeResult
+from hafm.vrrp.constants import MAX_PRIORITY, MIN_PRIORITY, OWNER_PRIORITY
 
 __all__ = [
     "FAULT_THRESHOLD",
-    "CheckRunner",
     "CheckState",
     "PriorityVerdict",
     "Tracked",
     "effective_priority",
-    "run_probe",
 ]
 
-log = logging.getLogger(__name__)
-
-MIN_PRIORITY = 1
-MAX_PRIORITY = 254
 # keepalived track_file: a (value × weight) at or below -254 puts the instance in FAULT.
 FAULT_THRESHOLD = -254
 
@@ -168,95 +159,3 @@ def effective_priority(base: int, tracked: Sequence[Tracked | tuple[str, int, bo
         return PriorityVerdict(priority=priority, fault=True, explanation=", ".join(words + faults) + " → FAULT")
     tail = f"{priority}" if priority == total or owner else f"{priority} (clamped from {total})"
     return PriorityVerdict(priority=priority, fault=False, explanation=", ".join(words) + f" → {tail}")
-
-
-async def run_probe(probe: Probe, *, timeout: float, plugin: str = "") -> ProbeResult:
-    """Run one probe under ``timeout``; a timeout or an exception is a failed result, never raised."""
-    try:
-        async with asyncio.timeout(timeout):
-            result = await probe()
-    except TimeoutError:
-        return ProbeResult(ok=False, detail=f"timeout after {timeout:g} s")
-    except Exception as exc:
-        who = f"plugin {plugin}" if plugin else "probe"
-        return ProbeResult(ok=False, detail=f"{who} raised {type(exc).__name__}: {exc}")
-    if not isinstance(result, ProbeResult):
-        who = f"plugin {plugin}" if plugin else "probe"
-        return ProbeResult(ok=False, detail=f"{who} returned {type(result).__name__}, not a ProbeResult")
-    return result
-
-
-OnChange = Callable[[str, bool, str], None | Awaitable[None]]
-
-
-class CheckRunner:
-    """Run every configured check concurrently, each on its own schedule.
-
-    Each check is one asyncio task: run the probe (bounded by the check's
-    ``timeout``), record the result, call ``on_change(name, up, detail)``
-    when :meth:`CheckState.record` reports a change, then sleep until the
-    next multiple of ``interval`` after the previous start.  A hung probe
-    only delays its own check.  ``on_change`` may be a plain function or a
-    coroutine function; an exception from it is logged, not raised.
-    """
-
-    def __init__(
-        self,
-        checks: Mapping[str, CheckConfig],
-        types: Mapping[str, CheckType],
-        on_change: OnChange,
-    ) -> None:
-        missing = sorted({c.type for c in checks.values()} - set(types))
-        if missing:
-            raise ValueError(f"unknown check type(s): {', '.join(missing)}")
-        self._checks = dict(checks)
-        self._types = dict(types)
-        self._on_change = on_change
-        self.states: dict[str, CheckState] = {name: CheckState.from_config(c) for name, c in checks.items()}
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def tracked(self, name: str, weight: int) -> Tracked:
-        """The current state of check ``name`` as an input to :func:`effective_priority`."""
-        state = self.states[name]
-        return Tracked(name, weight, state.up, state.delta)
-
-    def start(self) -> None:
-        """Start one task per check on the running loop (idempotent)."""
-        if self._tasks:
-            return
-        for name, check in self._checks.items():
-            check_type = self._types[check.type]
-            probe = check_type.create(check)
-            task = asyncio.get_running_loop().create_task(
-                self._run(check, probe, check_type.plugin), name=f"hafm-check-{name}"
-            )
-            self._tasks.append(task)
-
-    async def stop(self) -> None:
-        """Cancel every check task and wait for them (probes clean up on cancel)."""
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _run(self, check: CheckConfig, probe: Probe, plugin: str) -> None:
-        loop = asyncio.get_running_loop()
-        state = self.states[check.name]
-        next_at = loop.time()
-        while True:
-            result = await run_probe(probe, timeout=check.timeout, plugin=plugin)
-            if state.record(result):
-                await self._notify(state)
-            next_at += check.interval
-            now = loop.time()
-            if next_at < now:  # the probe overran: skip missed slots rather than burst
-                next_at = now
-            await asyncio.sleep(next_at - now)
-
-    async def _notify(self, state: CheckState) -> None:
-        try:
-            outcome = self._on_change(state.name, state.up, state.detail)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except Exception:
-            log.exception("on_change callback failed for check %s", state.name)
