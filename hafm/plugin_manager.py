@@ -16,7 +16,9 @@ error naming the file, never a silently ignored function.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -24,7 +26,7 @@ import inspect
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -80,7 +82,14 @@ class PluginInfo:
 
 
 class HafmPluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers where each plugin came from."""
+    """A pluggy manager that remembers where each plugin came from and contains their exceptions.
+
+    Hooks are called through pluggy's own dispatch (``pm.hook.NAME(...)``), so
+    ordering, ``tryfirst``/``trylast`` and hook wrappers work as pluggy
+    documents.  What one plugin's exception means is decided here, per hook,
+    when the plugin is registered (:func:`_contained`): the other plugins are
+    still called and the daemon never sees it.
+    """
 
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
@@ -89,6 +98,17 @@ class HafmPluginManager(pluggy.PluginManager):
     def origin_of(self, plugin_name: str) -> str:
         """``builtin``, ``entrypoint <dist>`` or ``file <path>`` for a registered plugin name."""
         return self.origins.get(plugin_name, plugin_name)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        if registered is None:
+            return None
+        for caller in self.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                    # HookImpl.function is Final only in pluggy's type hints; pluggy calls whatever it holds.
+                    setattr(impl, "function", _contained(impl.function, self, registered, caller.name))  # noqa: B010
+        return registered
 
 
 def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: bool = True) -> HafmPluginManager:
@@ -206,7 +226,7 @@ def _check_pending(pm: HafmPluginManager) -> None:
             if impl.optionalhook:
                 continue
             where = pm.origin_of(impl.plugin_name).removeprefix("file ")
-            line = getattr(getattr(impl.function, "__code__", None), "co_firstlineno", None)
+            line = getattr(getattr(inspect.unwrap(impl.function), "__code__", None), "co_firstlineno", None)
             if line is not None and where.endswith(".py"):
                 where = f"{where}:{line}"
             close = difflib.get_close_matches(hook_name, spec_names, n=1)
@@ -238,36 +258,76 @@ def check_types(pm: pluggy.PluginManager) -> dict[str, CheckType]:
     """
     origin = pm.origin_of if isinstance(pm, HafmPluginManager) else (lambda name: name)
     found: dict[str, CheckType] = {}
-    # Call each implementation separately so every type is attributed to its plugin
-    # (in registration order: built-ins, entry points, then drop-ins).
-    for impl in pm.hook.hafm_register_check_types.get_hookimpls():
-        where = origin(impl.plugin_name)
-        try:
-            registered: Any = impl.function() or []
-        except Exception as exc:
-            raise PluginError(f"{where}: hafm_register_check_types raised {type(exc).__name__}: {exc}") from None
+    # pluggy calls the last registered first; registration order (built-ins, entry points,
+    # drop-ins) decides which plugin a duplicate name is blamed on.
+    for registered in reversed(pm.hook.hafm_register_check_types()):
         for check_type in registered:
             if not isinstance(check_type, CheckType):
-                raise PluginError(f"{where}: hafm_register_check_types returned {check_type!r}, not a CheckType")
+                raise PluginError(f"hafm_register_check_types returned {check_type!r}, not a CheckType")
             previous = found.get(check_type.name)
             if previous is not None:
                 raise PluginError(
-                    f"check type {check_type.name!r} is registered by both {origin(previous.plugin)} and {where}"
+                    f"check type {check_type.name!r} is registered by both {origin(previous.plugin)} "
+                    f"and {origin(check_type.plugin)}"
                 )
-            found[check_type.name] = replace(check_type, plugin=impl.plugin_name)
+            found[check_type.name] = check_type
     return found
 
 
-def plugin_problems(pm: pluggy.PluginManager, config: Config) -> list[str]:
-    """Every plugin's ``hafm_validate_config`` messages for ``config``; a raising plugin is one more message."""
-    problems: list[str] = []
-    for impl in reversed(pm.hook.hafm_validate_config.get_hookimpls()):
+def _contained(function: Callable[..., Any], pm: HafmPluginManager, plugin: str, hook: str) -> Callable[..., Any]:
+    """``function`` as pluggy will call it: a plugin's exception is turned into what it means for ``hook``.
+
+    * ``hafm_register_check_types``: a start-up error naming the plugin (a broken check type must not
+      start); each returned :class:`CheckType` is stamped with the plugin's name.
+    * ``hafm_validate_config``: one more error message refusing the configuration.
+    * every notification hook: one log line naming the plugin; the other plugins are still called.
+
+    ``SystemExit``, ``KeyboardInterrupt`` and other ``BaseException``s are contained too (a plugin
+    must not end the daemon with its VIPs in place); only asyncio cancellation passes through.
+    An awaitable result is wrapped the same way, so an exception raised while awaiting it is contained.
+    """
+
+    def describe(exc: BaseException) -> str:
+        return f"plugin {plugin} ({pm.origin_of(plugin)}) raised in {hook}: {type(exc).__name__}: {exc}"
+
+    def contain(exc: BaseException) -> Any:
+        if hook == "hafm_register_check_types":
+            raise PluginError(f"{pm.origin_of(plugin)}: {hook} raised {type(exc).__name__}: {exc}") from None
+        if hook == "hafm_validate_config":
+            return [describe(exc)]
+        # One line per failing call: each call is one change, so this cannot spam.
+        log.error("%s", describe(exc))
+        log.debug("traceback of plugin %s", plugin, exc_info=exc)
+        return None
+
+    async def awaited(awaitable: Awaitable[Any]) -> Any:
         try:
-            found: list[str] = list(impl.function(config=config) or [])  # type: ignore[call-overload]
-            problems += found
-        except Exception as exc:
-            problems.append(f"plugin {impl.plugin_name} raised in hafm_validate_config: {type(exc).__name__}: {exc}")
-    return problems
+            return await awaitable
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - see the docstring
+            return contain(exc)
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            result = function(*args)
+        except PluginError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - see the docstring
+            return contain(exc)
+        if inspect.isawaitable(result):
+            return awaited(result)
+        if hook == "hafm_register_check_types":
+            return [replace(t, plugin=plugin) if isinstance(t, CheckType) else t for t in result or []]
+        return result
+
+    return call
+
+
+def plugin_problems(pm: pluggy.PluginManager, config: Config) -> list[str]:
+    """Every plugin's ``hafm_validate_config`` messages for ``config`` (a raising plugin is one more message)."""
+    return [message for found in pm.hook.hafm_validate_config(config=config) for message in found or []]
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -280,31 +340,11 @@ async def await_me_maybe(value: Any) -> Any:
 
 
 async def call_safely(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:
-    """Call notification hook ``hook_name`` on every plugin; a raising plugin is logged, never propagated.
+    """Call notification hook ``hook_name`` through pluggy and resolve the results in call order.
 
-    Each implementation is called on its own so that one broken plugin does
-    not stop the others.  Returns the non-None results (resolved with
-    :func:`await_me_maybe`) in pluggy's call order.
+    A raising plugin is logged and skipped (see :class:`HafmPluginManager`).  Returns the non-None
+    results, each resolved with :func:`await_me_maybe`.
     """
-    caller = getattr(pm.hook, hook_name)
-    results: list[Any] = []
-    origin: Callable[[str], str] = pm.origin_of if isinstance(pm, HafmPluginManager) else str
-    for impl in reversed(caller.get_hookimpls()):
-        try:
-            value = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            value = await await_me_maybe(value)
-        except Exception as exc:
-            # One line per failing call: each call is one change, so this cannot spam.
-            log.error(
-                "plugin %s (%s) raised in %s: %s: %s",
-                impl.plugin_name,
-                origin(impl.plugin_name),
-                hook_name,
-                type(exc).__name__,
-                exc,
-            )
-            log.debug("traceback of plugin %s", impl.plugin_name, exc_info=True)
-            continue
-        if value is not None:
-            results.append(value)
-    return results
+    results = getattr(pm.hook, hook_name)(**kwargs)
+    resolved = [await await_me_maybe(value) for value in results]
+    return [value for value in resolved if value is not None]

@@ -22,6 +22,7 @@ from hafm.plugin_manager import (
     check_types,
     describe_plugins,
     make_plugin_manager,
+    plugin_problems,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -344,3 +345,93 @@ def test_call_safely_isolates_a_raising_plugin(tmp_path: Path, caplog: pytest.Lo
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "b_raises.py" in errors[0] and "ValueError: plugin bug: HTTP 500" in errors[0]
+
+
+def test_hook_wrappers_run_through_pluggy_dispatch(tmp_path: Path) -> None:
+    """A third-party ``wrapper=True`` hookimpl sees every call and the other plugins' results."""
+    write_plugin(
+        tmp_path,
+        "a_value.py",
+        """\
+        from hafm.hooks import hookimpl
+
+        @hookimpl
+        def hafm_check_changed(check_name):
+            return "value " + check_name
+        """,
+    )
+    write_plugin(
+        tmp_path,
+        "b_wrapper.py",
+        """\
+        from hafm.hooks import hookimpl
+
+        SEEN = []
+
+        @hookimpl(wrapper=True)
+        def hafm_check_changed(check_name):
+            results = yield
+            SEEN.append((check_name, list(results)))
+            return results + ["wrapped"]
+        """,
+    )
+    pm = make_plugin_manager([tmp_path], load_entry_points=False)
+    results = asyncio.run(call_safely(pm, "hafm_check_changed", check_name="web", up=False, detail="x"))
+    assert results == ["value web", "wrapped"]
+    wrapper = next(plugin for name, plugin in pm.list_name_plugin() if name.endswith("b_wrapper.py"))
+    assert wrapper.SEEN == [("web", ["value web"])]
+
+
+@pytest.mark.parametrize("raised", ["SystemExit(3)", "KeyboardInterrupt()", "GeneratorExit()"])
+def test_base_exceptions_from_a_plugin_are_contained(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, raised: str
+) -> None:
+    """A plugin calling sys.exit() in a hook must not end the daemon with its VIPs in place."""
+    write_plugin(
+        tmp_path,
+        "exits.py",
+        f"""\
+        from hafm.hooks import hookimpl
+
+        @hookimpl
+        def hafm_state_changed(instance):
+            raise {raised}
+
+        @hookimpl
+        async def hafm_split_brain(instance):
+            raise {raised}
+        """,
+    )
+    pm = make_plugin_manager([tmp_path], load_entry_points=False)
+    with caplog.at_level(logging.ERROR, logger="hafm.plugin_manager"):
+        state = asyncio.run(
+            call_safely(
+                pm, "hafm_state_changed", instance="VI_1", old_state="BACKUP", new_state="MASTER", reason="", priority=1
+            )
+        )
+        split = asyncio.run(call_safely(pm, "hafm_split_brain", instance="VI_1", peer="198.51.100.2", peer_priority=1))
+    assert state == [] and split == []
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all("exits.py" in e for e in errors)
+
+
+def test_validate_config_collects_messages_and_contains_a_raising_plugin(tmp_path: Path) -> None:
+    write_plugin(
+        tmp_path,
+        "validators.py",
+        """\
+        from hafm.hooks import hookimpl
+
+        @hookimpl
+        def hafm_validate_config(config):
+            raise RuntimeError("validator bug")
+        """,
+    )
+    config = tmp_path / "hafm.toml"
+    config.write_text(
+        '[vrrp_instance.VI_1]\ninterface = "veth0"\nvirtual_router_id = 51\nvirtual_ipaddress = ["198.51.100.10/24"]\n'
+    )
+    pm = make_plugin_manager([tmp_path], load_entry_points=False)
+    problems = plugin_problems(pm, load_config(config))
+    assert len(problems) == 1
+    assert "validators.py" in problems[0] and "RuntimeError: validator bug" in problems[0]
