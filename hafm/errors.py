@@ -33,6 +33,18 @@ class HafmError(Exception):
     """Base class for every error hafm raises on purpose."""
 
 
+class DaemonError(HafmError):
+    """A start-up problem of the daemon: one line, exit code 1."""
+
+
+class NetlinkProblem(HafmError):
+    """An interface or address problem worth one log line (or a start-up error)."""
+
+
+class PluginError(HafmError):
+    """A plugin could not be loaded or is inconsistent; the message is one line naming the file."""
+
+
 class LocalProtocolError(HafmError):
     """We asked the core to do something the protocol does not allow (a bug in hafm)."""
 

@@ -36,7 +36,7 @@ import pluggy
 
 from hafm import hookspecs
 from hafm.config.model import Config
-from hafm.errors import HafmError
+from hafm.errors import PluginError
 from hafm.hookspecs import PROJECT_NAME, CheckType, hookimpl
 from hafm.trust import untrusted_reason
 
@@ -66,10 +66,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 ENTRY_POINT_GROUP = PROJECT_NAME
-
-
-class PluginError(HafmError):
-    """A plugin could not be loaded or is inconsistent; the message is one line naming the file."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -194,3 +194,130 @@ class Cluster:
             received = decode(data, source=sender.address, destination=dest, ttl=255, checksum_as_v2=checksum_as_v2)
             event = ev.AdvertReceived(advert=received, source=sender.address)
             heapq.heappush(self._queue, (self.now, next(self._seq), node.name, event))
+
+
+class Segment:
+    """Several daemons' coordinators on one simulated segment, with a fake clock (a whole daemon each).
+
+    Adverts cross the real codec; timers are the drivers' (a dict per instance); outputs
+    other than instance actions are recorded per node for assertions.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.nodes: dict[str, SegmentNode] = {}
+        self._queue: list[tuple[float, int, str, Any]] = []
+        self._seq = itertools.count()
+
+    def add(self, name: str, address: str, config: Any) -> SegmentNode:
+        from hafm.vrrp.coordinator import Coordinator
+
+        node = SegmentNode(name=name, address=ipaddress.ip_address(address), coordinator=Coordinator(config))
+        self.nodes[name] = node
+        return node
+
+    def __getitem__(self, name: str) -> SegmentNode:
+        return self.nodes[name]
+
+    def feed(self, name: str, event: Any) -> None:
+        node = self.nodes[name]
+        self._apply(node, node.coordinator.handle(event, self.now))
+
+    def start(self, name: str, links: dict[str, bool] | None = None) -> None:
+        from hafm.vrrp.coordinator import Started
+
+        node = self.nodes[name]
+        sources = {instance: node.address for instance in node.coordinator.members}
+        self.feed(name, Started(sources=sources, links=links or {"eth0": True}))
+
+    def run_until(self, until: float) -> None:
+        from hafm.vrrp.coordinator import InstanceTimerFired
+
+        while True:
+            candidates = [
+                (when, 1, node.name, key) for node in self.nodes.values() for key, when in node.timers.items()
+            ]
+            if self._queue:
+                when, _, name, event = self._queue[0]
+                candidates.append((when, 0, name, event))
+            if not candidates:
+                break
+            when, kind, name, payload = min(candidates, key=lambda c: (c[0], c[1]))
+            if when > until:
+                break
+            self.now = when
+            node = self.nodes[name]
+            if kind == 1:
+                del node.timers[payload]
+                if node.alive:
+                    instance, timer = payload
+                    self.feed(name, InstanceTimerFired(instance=instance, timer=timer))
+            else:
+                heapq.heappop(self._queue)
+                if node.alive:
+                    self.feed(name, payload)
+        self.now = until
+
+    def run_for(self, seconds: float) -> None:
+        self.run_until(self.now + seconds)
+
+    def state(self, name: str, instance: str) -> State:
+        return self.nodes[name].coordinator.members[instance].instance.state
+
+    def _apply(self, node: SegmentNode, outputs: list[Any]) -> None:
+        from hafm.vrrp import coordinator as co
+
+        for output in outputs:
+            match output:
+                case co.Perform(instance=instance, action=action):
+                    self._perform(node, instance, action)
+                case co.CallHook():
+                    node.hooks.append(output)
+                case co.Log():
+                    node.logs.append(output.message)
+
+    def _perform(self, node: SegmentNode, instance: str, action: act.Action) -> None:
+        from hafm.vrrp.coordinator import PacketReceived
+
+        match action:
+            case act.SetTimer(timer=timer, deadline=deadline):
+                node.timers[(instance, timer)] = deadline
+            case act.CancelTimer(timer=timer):
+                node.timers.pop((instance, timer), None)
+            case act.AddVips(vips=vips):
+                node.vips |= {str(v.address.ip) for v in vips}
+            case act.RemoveVips(vips=vips):
+                node.vips -= {str(v.address.ip) for v in vips}
+            case act.SendAdvert(advert=advert):
+                if not node.alive:
+                    return
+                dest = MULTICAST_V4 if node.address.version == 4 else MULTICAST_V6
+                data = encode(advert, source=node.address, destination=dest)
+                config = node.coordinator.config.instances[instance]
+                for other in self.nodes.values():
+                    if other is node:
+                        continue
+                    packet = PacketReceived(
+                        interface=config.interface,
+                        family=config.family,
+                        payload=data,
+                        source=node.address,
+                        destination=dest,
+                        ttl=255,
+                    )
+                    heapq.heappush(self._queue, (self.now, next(self._seq), other.name, packet))
+
+
+@dataclass
+class SegmentNode:
+    name: str
+    address: IPAddress
+    coordinator: Any
+    timers: dict[tuple[str, Timer], float] = field(default_factory=dict)
+    vips: set[str] = field(default_factory=set)
+    hooks: list[Any] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    alive: bool = True
+
+    def hook_calls(self, name: str) -> list[dict[str, Any]]:
+        return [dict(h.kwargs) for h in self.hooks if h.name == name]

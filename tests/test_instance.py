@@ -13,7 +13,7 @@ from hafm.vrrp.instance import VrrpInstance
 from hafm.vrrp.state import State
 from hafm.vrrp.timers import Timer
 
-from .helpers import VIP6, Cluster, instance_config
+from .helpers import VIP, VIP6, Cluster, instance_config
 
 A_ADDR, B_ADDR, C_ADDR = "198.51.100.1", "198.51.100.2", "198.51.100.3"
 SKEW_90 = (256 - 90) / 256
@@ -392,3 +392,21 @@ def test_sync_group_backup_makes_a_master_step_down() -> None:
     assert cluster["A"].sent[-1] == (10.0, 0), "steps down with a priority-0 advert"
     cluster.feed("B", ev.SyncGroupBackup(group="G1", member="VI_2"))
     assert cluster["B"].state is State.BACKUP, "a Backup ignores it"
+
+
+def test_a_flood_of_lower_priority_masters_is_answered_at_most_once_per_interval() -> None:
+    """Each answer is an advert plus a GARP per VIP: forged adverts must not multiply our traffic."""
+    instance = VrrpInstance(instance_config(priority=100))
+    instance.handle(ev.Startup(primary_address=ipaddress.ip_address(A_ADDR)), 0.0)
+    instance.handle(ev.TimerFired(timer=Timer.MASTER_DOWN), 4.0)
+    assert instance.state is State.MASTER
+    lower = Advertisement(
+        version=2, vrid=51, priority=90, advert_int=1, addresses=(VIP.address.ip,), auth_type=1, auth_data=b"1111"
+    )
+    answers = 0
+    for i in range(1000):  # 1000 adverts in half a second
+        actions = instance.handle(ev.AdvertReceived(advert=lower, source=ipaddress.ip_address(B_ADDR)), 5.0 + i / 2000)
+        answers += sum(isinstance(a, act.SendGratuitous) for a in actions)
+    assert answers == 1
+    actions = instance.handle(ev.AdvertReceived(advert=lower, source=ipaddress.ip_address(B_ADDR)), 6.5)
+    assert any(isinstance(a, act.SendGratuitous) for a in actions), "answered again after an interval"

@@ -1,8 +1,11 @@
-"""The hafm daemon: every configured instance in one asyncio process.
+"""The hafm daemon: sockets, netlink, timers and checks around one sans-IO coordinator.
 
-Wires the sans-IO instances (:mod:`hafm.vrrp.instance`) to raw sockets, netlink
-and the plugin hooks.  Start-up problems become one-line :class:`DaemonError`
-messages; nothing here decides protocol behaviour.
+Every decision is the :class:`~hafm.vrrp.coordinator.Coordinator`'s; this
+module opens what it needs at start-up (start-up problems become one-line
+:class:`DaemonError` messages), turns what happens into coordinator events,
+and performs the outputs: instance actions through each
+:class:`~hafm.shell.driver.InstanceDriver`, hook calls through the
+:class:`~hafm.shell.dispatch.HookDispatcher`, and log lines.
 """
 
 from __future__ import annotations
@@ -11,39 +14,37 @@ import asyncio
 import errno
 import logging
 import signal
-from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 import pluggy
 
 from hafm import __version__
-from hafm.config.model import Config, InstanceConfig, IPAddress, Vip
-from hafm.errors import DropReason, HafmError, MalformedAdvert
-from hafm.plugin_manager import call_safely, check_types
+from hafm.config.model import Config, IPAddress, Vip
+from hafm.errors import DaemonError, MalformedAdvert, NetlinkProblem
+from hafm.plugin_manager import check_types
 from hafm.shell.announce import Announcer
 from hafm.shell.checks import CheckRunner
+from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
-from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, NetlinkProblem, watch_links
-from hafm.shell.sockets import Received, VrrpSocket
-from hafm.vrrp import actions as act
+from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, watch_links
+from hafm.shell.sockets import VrrpSocket
+from hafm.vrrp import coordinator as co
 from hafm.vrrp import events as ev
-from hafm.vrrp.codec import decode
-from hafm.vrrp.constants import MAX_PRIORITY, MIN_PRIORITY, OWNER_PRIORITY
-from hafm.vrrp.instance import VrrpInstance
-from hafm.vrrp.state import State
-from hafm.vrrp.tracking import PriorityVerdict, Tracked, effective_priority
+from hafm.vrrp.constants import OWNER_PRIORITY
+from hafm.vrrp.timers import Timer
+
+__all__ = ["Daemon", "DaemonError"]
 
 log = logging.getLogger("hafm")
 
-# (instance, reason, peer) combinations already logged; past this many the memory starts again.
-MAX_REMEMBERED_DROPS = 4096
-
-SocketKey = tuple[str, int]  # (interface, address family 4|6)
-
-
-class DaemonError(HafmError):
-    """A start-up problem: one line, exit code 1."""
+SocketKey = co.SocketKey
+# Packets read per socket per wake-up: a flood must not starve the advert timers (the
+# socket stays readable, so the loop comes back to it after the timers due meanwhile).
+MAX_PACKETS_PER_WAKEUP = 64
+SHUTDOWN_GRACE = 0.8  # seconds to remove VIPs at shutdown
+HOOK_SHUTDOWN_GRACE = 2.0  # seconds for plugins' shutdown work
 
 
 class Daemon:
@@ -51,30 +52,30 @@ class Daemon:
         self.config = config
         self.pm = pm
         self.netlink = Netlink()
+        self.hooks = HookDispatcher(pm)
+        self.coordinator = co.Coordinator(config)
         self.infos: dict[str, InterfaceInfo] = {}
         self.interfaces: dict[str, Interface] = {}
         self.sockets: dict[SocketKey, VrrpSocket] = {}
         self.drivers: dict[str, InstanceDriver] = {}
-        self.by_vrid: dict[SocketKey, dict[int, InstanceDriver]] = {}
-        self.link_up: dict[str, bool] = {}
-        self.drops: Counter[tuple[str | None, DropReason]] = Counter()
-        self.split_brains: Counter[str] = Counter()
         self.checks: CheckRunner | None = None
-        self._check_fault: dict[str, str] = {}  # instance -> the fault cause it was given
-        self._sync_causes: dict[str, set[str]] = {}  # instance -> fault causes its sync group gave it
-        self._following: set[str] = set()  # sync groups whose members are being moved to BACKUP
-        self.group_states: dict[str, str] = {name: "INIT" for name in config.sync_groups}
-        self._group_of = {member: group for group in config.sync_groups.values() for member in group.group}
-        self._logged_drops: set[tuple[str | None, DropReason, str]] = set()
+        self._events: deque[co.CoordinatorEvent] = deque()
+        self._feeding = False
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    # -- lifecycle -------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT; raises DaemonError on a start-up problem."""
         try:
             await self._start()
+        except DaemonError:
+            self._close()
+            raise
+        except Exception as exc:  # whatever it was, one line and exit 1, never a traceback
+            self._close()
+            raise DaemonError(f"start-up failed: {type(exc).__name__}: {exc}") from None
         except BaseException:
             self._close()
             raise
@@ -93,23 +94,29 @@ class Daemon:
         await self._resolve_interfaces()
         await self._clear_leftover_vips()
         self._open_sockets()
-        self.interfaces = interfaces = {
+        self.interfaces = {
             name: Interface(index=info.index, announcer=Announcer(name, info.mac)) for name, info in self.infos.items()
         }
-        for config in self.config.instances.values():
-            self._add_driver(config, interfaces)
-        # Announcement frames and sockets are made before any instance runs, so a takeover
-        # only sends; see hafm.shell.announce for why the frames are built in a child process.
-        announced: dict[str, tuple[Vip, ...]] = {}
-        for driver in self.drivers.values():
-            for dev, vips in vips_by_dev(driver.instance.vips, driver.instance.config.interface).items():
-                announced[dev] = announced.get(dev, ()) + vips
-        for dev, vips in announced.items():
-            await interfaces[dev].announcer.prepare(vips)
+        await self._prepare_announcements()
+        sources = {name: self._source_address(name) for name in self.config.instances}
+        for name, config in self.config.instances.items():
+            self.drivers[name] = InstanceDriver(
+                config,
+                sock=self.sockets[(config.interface, config.family)],
+                source=sources[name],
+                netlink=self.netlink,
+                interfaces=self.interfaces,
+                on_timer=self._on_timer,
+                on_send_failed=self._on_send_failed,
+            )
         self._install_signals()
-        self._spawn(watch_links(self._on_link, self._stop))
-        self._start_checks()
-        await call_safely(self.pm, "hafm_startup", config=self.config)
+        self._spawn(watch_links(self._on_link, self._stop, self._resync_links))
+        if self.config.checks:
+            try:
+                self.checks = CheckRunner(self.config.checks, check_types(self.pm), self._on_check_change)
+            except Exception as exc:
+                raise DaemonError(f"cannot create the checks: {type(exc).__name__}: {exc}") from None
+        await self.hooks.call_and_wait("hafm_startup", {"config": self.config})
         log.info(
             "hafm %s started: %s",
             __version__,
@@ -118,20 +125,21 @@ class Daemon:
                 for i in self.config.instances.values()
             ),
         )
-        for driver in self.drivers.values():
-            config = driver.instance.config
-            for name in (config.interface, *config.track_interface):
-                if not self.link_up.get(name, True):
-                    driver.feed(ev.LinkChanged(interface=name, up=False))
-            driver.start(self._source_address(config))
-        self._sync_groups_update()
+        links = {name: info.up for name, info in self.infos.items()}
+        self._feed(co.Started(sources=sources, links=links))
+        if self.checks is not None:
+            try:
+                self.checks.start()
+            except Exception as exc:
+                raise DaemonError(f"cannot start the checks: {type(exc).__name__}: {exc}") from None
 
     async def _shutdown(self) -> None:
         log.info("shutting down")
         if self.checks is not None:
             await self.checks.stop()
-        await asyncio.gather(*(driver.stop() for driver in self.drivers.values()))
-        await call_safely(self.pm, "hafm_shutdown", config=self.config)
+        self._feed(ev.Shutdown())
+        await asyncio.gather(*(driver.drain(SHUTDOWN_GRACE) for driver in self.drivers.values()))
+        await self.hooks.call_and_wait("hafm_shutdown", {"config": self.config}, timeout=HOOK_SHUTDOWN_GRACE)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -160,7 +168,119 @@ class Daemon:
             lambda: log.warning("SIGHUP: configuration reload is not supported yet; restart hafm to apply changes"),
         )
 
-    # -- start-up checks ---------------------------------------------------------
+    # -- the one way into the coordinator -------------------------------------------------------
+
+    def _feed(self, event: co.CoordinatorEvent) -> None:
+        """Hand ``event`` to the coordinator and perform its outputs.
+
+        Performing an output can produce another event (a send fails); it is queued and
+        handled after the current outputs, never re-entrantly.
+        """
+        self._events.append(event)
+        if self._feeding:
+            return
+        self._feeding = True
+        loop = asyncio.get_running_loop()
+        try:
+            while self._events:
+                for output in self.coordinator.handle(self._events.popleft(), loop.time()):
+                    match output:
+                        case co.Perform(instance=name, action=action):
+                            self.drivers[name].perform(action)
+                        case co.CallHook(name=hook, kwargs=kwargs):
+                            self.hooks.call(hook, kwargs)
+                        case co.Log(level=level, message=message):
+                            log.log(level, "%s", message)
+        finally:
+            self._feeding = False
+
+    def _on_timer(self, instance: str, timer: Timer) -> None:
+        self._feed(co.InstanceTimerFired(instance=instance, timer=timer))
+
+    def _on_send_failed(self, instance: str, destination: IPAddress, exc: OSError) -> None:
+        self._feed(co.SendFailed(instance=instance, destination=destination, error=exc.strerror or str(exc)))
+
+    def _on_check_change(self, name: str, up: bool, detail: str) -> None:
+        assert self.checks is not None
+        delta = self.checks.states[name].delta
+        self._feed(co.CheckChanged(check=name, up=up, detail=detail, delta=delta))
+
+    def _on_readable(self, key: SocketKey) -> None:
+        sock = self.sockets.get(key)
+        if sock is None:
+            return
+        interface, family = key
+        for packet in sock.receive(MAX_PACKETS_PER_WAKEUP):
+            if isinstance(packet, MalformedAdvert):
+                self._feed(co.PacketRejected(interface=interface, reason=packet.reason, detail=packet.detail))
+            else:
+                self._feed(
+                    co.PacketReceived(
+                        interface=interface,
+                        family=family,
+                        payload=packet.payload,
+                        source=packet.source,
+                        destination=packet.destination,
+                        ttl=packet.ttl,
+                    )
+                )
+
+    # -- links ---------------------------------------------------------------------------------
+
+    def _on_link(self, name: str, index: int, up: bool) -> None:
+        info = self.infos.get(name)
+        if info is None:
+            return
+        if index and index != info.index:
+            self._spawn(self._rebind(name))
+            return
+        self._feed(ev.LinkChanged(interface=name, up=up))
+
+    async def _resync_links(self) -> None:
+        """After the link monitor restarted: learn what changed while it was down."""
+        for name, info in list(self.infos.items()):
+            try:
+                current = await self.netlink.interface(name)
+            except NetlinkProblem:
+                self._feed(ev.LinkChanged(interface=name, up=False))
+                continue
+            if current.index != info.index:
+                await self._rebind(name)
+            else:
+                self._feed(ev.LinkChanged(interface=name, up=current.up))
+
+    async def _rebind(self, name: str) -> None:
+        """``name`` was deleted and created again (a new ifindex): reopen what was bound to the old one."""
+        try:
+            info = await self.netlink.interface(name)
+        except NetlinkProblem:
+            return  # gone again; a later link message brings it back
+        old = self.infos[name]
+        if info.index == old.index:
+            return
+        log.warning("%s: interface re-created (index %d -> %d); rebinding sockets", name, old.index, info.index)
+        self.infos[name] = info
+        interface = self.interfaces[name]
+        interface.announcer.close()
+        interface.index = info.index
+        interface.announcer = Announcer(name, info.mac)
+        for key in [k for k in self.sockets if k[0] == name]:
+            self._close_socket(key)
+            try:
+                self._open_socket(key, info.index)
+            except DaemonError as exc:
+                log.error("%s", exc)
+                continue
+            for driver in self.drivers.values():
+                if (driver.config.interface, driver.config.family) == key:
+                    driver.rebind(self.sockets[key])
+        try:
+            await self._prepare_announcements(only=name)
+        except DaemonError as exc:
+            log.error("%s", exc)
+        self._feed(ev.LinkChanged(interface=name, up=info.up))
+
+    # -- start-up ------------------------------------------------------------------------------
 
     async def _resolve_interfaces(self) -> None:
         names: list[str] = []
@@ -170,12 +290,9 @@ class Daemon:
         problems = []
         for name in dict.fromkeys(names):
             try:
-                info = await self.netlink.interface(name)
+                self.infos[name] = await self.netlink.interface(name)
             except NetlinkProblem as exc:
                 problems.append(str(exc))
-                continue
-            self.infos[name] = info
-            self.link_up[name] = info.up
         if problems:
             raise DaemonError("; ".join(problems))
         for config in self.config.instances.values():
@@ -193,7 +310,10 @@ class Daemon:
                         continue
                     if proto == HAFM_ADDR_PROTO:
                         log.info("%s: removing %s left on %s by an earlier hafm", config.name, address, info.name)
-                        await self.netlink.remove_vip(vip, info.index)
+                        try:
+                            await self.netlink.remove_leftover(vip, info.index)
+                        except NetlinkProblem as exc:
+                            raise DaemonError(f"{config.name}: {exc}") from None
                     elif config.priority < OWNER_PRIORITY:
                         raise DaemonError(
                             f"{config.name}: {vip.address.ip} is already configured on {info.name} and was not "
@@ -201,260 +321,50 @@ class Daemon:
                         )
 
     def _open_sockets(self) -> None:
-        loop = asyncio.get_running_loop()
         for config in self.config.instances.values():
             key = (config.interface, config.family)
-            if key in self.sockets:
+            if key not in self.sockets:
+                self._open_socket(key, self.infos[config.interface].index)
+
+    def _open_socket(self, key: SocketKey, index: int) -> None:
+        interface, family = key
+        try:
+            sock = VrrpSocket(interface=interface, index=index, family=family)
+        except PermissionError:
+            raise DaemonError(
+                "cannot open a raw VRRP socket: permission denied (run hafm as root or with CAP_NET_RAW)"
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.EPERM:
+                raise DaemonError("cannot open a raw VRRP socket: operation not permitted (needs root)") from None
+            raise DaemonError(f"cannot open a raw VRRP socket on {interface}: {exc.strerror}") from None
+        self.sockets[key] = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, key)
+
+    def _close_socket(self, key: SocketKey) -> None:
+        sock = self.sockets.pop(key)
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        sock.close()
+
+    async def _prepare_announcements(self, only: str | None = None) -> None:
+        """Build the gratuitous ARP / NA frames before any instance runs, so a takeover only sends."""
+        announced: dict[str, tuple[Vip, ...]] = {}
+        for config in self.config.instances.values():
+            vips = config.virtual_ipaddress + config.virtual_ipaddress_excluded
+            for dev, group in vips_by_dev(vips, config.interface).items():
+                announced[dev] = announced.get(dev, ()) + group
+        for dev, vips in announced.items():
+            if only is not None and dev != only:
                 continue
             try:
-                index = self.infos[config.interface].index
-                sock = VrrpSocket(interface=config.interface, index=index, family=config.family)
-            except PermissionError:
-                raise DaemonError(
-                    "cannot open a raw VRRP socket: permission denied (run hafm as root or with CAP_NET_RAW)"
-                ) from None
+                await self.interfaces[dev].announcer.prepare(vips)
             except OSError as exc:
-                if exc.errno == errno.EPERM:
-                    raise DaemonError("cannot open a raw VRRP socket: operation not permitted (needs root)") from None
-                raise DaemonError(f"cannot open a raw VRRP socket on {config.interface}: {exc.strerror}") from None
-            self.sockets[key] = sock
-            loop.add_reader(sock.fileno(), self._on_readable, key)
+                raise DaemonError(f"cannot open a packet socket on {dev} for announcements: {exc.strerror}") from None
 
-    def _add_driver(self, config: InstanceConfig, interfaces: dict[str, Interface]) -> None:
-        key = (config.interface, config.family)
-        driver = InstanceDriver(
-            VrrpInstance(config),
-            sock=self.sockets[key],
-            netlink=self.netlink,
-            interfaces=interfaces,
-            on_state=self._on_state,
-            on_drop=self._on_instance_drop,
-            on_split_brain=self._on_split_brain,
-        )
-        self.drivers[config.name] = driver
-        self.by_vrid.setdefault(key, {})[config.virtual_router_id] = driver
-
-    def _source_address(self, config: InstanceConfig) -> IPAddress:
+    def _source_address(self, name: str) -> IPAddress:
+        config = self.config.instances[name]
         if config.unicast_src_ip is not None:
             return config.unicast_src_ip
         primary = self.infos[config.interface].primary(config.family)
         assert primary is not None  # checked in _resolve_interfaces
         return primary
-
-    # -- packets ---------------------------------------------------------------
-
-    def _on_readable(self, key: SocketKey) -> None:
-        for packet in self.sockets[key].receive_all():
-            if isinstance(packet, MalformedAdvert):
-                self._count_drop(None, packet.reason, "?", packet.detail)
-            else:
-                self._route(key, packet)
-
-    def _route(self, key: SocketKey, packet: Received) -> None:
-        vrid = packet.payload[1] if len(packet.payload) > 1 else 0
-        driver = self.by_vrid.get(key, {}).get(vrid)
-        checksum_as_v2 = driver.instance.config.v3_checksum_as_v2 if driver else False
-        try:
-            advert = decode(
-                packet.payload,
-                source=packet.source,
-                destination=packet.destination,
-                ttl=packet.ttl,
-                checksum_as_v2=checksum_as_v2,
-            )
-        except MalformedAdvert as exc:
-            self._count_drop(driver.name if driver else None, exc.reason, str(packet.source), exc.detail)
-            return
-        if driver is None:
-            self._count_drop(None, DropReason.UNKNOWN_VRID, str(packet.source), f"VRID {vrid} on {key[0]}")
-            return
-        driver.feed(ev.AdvertReceived(advert=advert, source=packet.source))
-
-    def _count_drop(self, instance: str | None, reason: DropReason, peer: str, detail: str) -> None:
-        self.drops[(instance, reason)] += 1
-        seen = (instance, reason, peer)
-        if seen in self._logged_drops:
-            return  # a noisy or forging peer gets one log line and one hook call, not one per packet
-        if len(self._logged_drops) >= MAX_REMEMBERED_DROPS:
-            self._logged_drops.clear()  # forged source addresses must not grow memory without bound
-        self._logged_drops.add(seen)
-        # Other VRIDs on a shared segment are normal: only worth a debug line.
-        level = logging.DEBUG if reason in (DropReason.UNKNOWN_VRID, DropReason.OWN_ADVERT) else logging.WARNING
-        log.log(level, "%s: dropped advert from %s: %s (%s)", instance or "*", peer, reason.value, detail)
-        self._spawn(call_safely(self.pm, "hafm_packet_dropped", instance=instance, reason=reason, peer=peer))
-
-    # -- callbacks from drivers ------------------------------------------------
-
-    def _on_state(self, name: str, change: act.StateChanged) -> None:
-        log.info("%s: %s -> %s (%s)", name, change.old.value, change.new.value, change.reason)
-        self._spawn(
-            call_safely(
-                self.pm,
-                "hafm_state_changed",
-                instance=name,
-                old_state=change.old.value,
-                new_state=change.new.value,
-                reason=change.reason,
-                priority=change.priority,
-            )
-        )
-        # After the member's own hook, so notify scripts see the member before its group.
-        group = self._group_of.get(name)
-        if group is not None:
-            self._follow_sync_group(group.name, name, change)
-
-    def _on_instance_drop(self, name: str, drop: act.DropAdvert) -> None:
-        self._count_drop(name, drop.reason, str(drop.source), drop.detail)
-
-    def _on_split_brain(self, name: str, event: act.SplitBrain) -> None:
-        self.split_brains[name] += 1
-        log.warning("%s: split brain: another master %s prio %d", name, event.peer, event.peer_priority)
-        peer, priority = str(event.peer), event.peer_priority
-        self._spawn(call_safely(self.pm, "hafm_split_brain", instance=name, peer=peer, peer_priority=priority))
-
-    def _on_link(self, name: str, up: bool) -> None:
-        if name not in self.link_up or self.link_up[name] == up:
-            return
-        self.link_up[name] = up
-        log.info("%s: link %s", name, "up" if up else "down")
-        for driver in self.drivers.values():
-            config = driver.instance.config
-            if name == config.interface or name in config.track_interface:
-                driver.feed(ev.LinkChanged(interface=name, up=up))
-        self._sync_groups_update()
-
-    # -- tracked checks ------------------------------------------------------------
-
-    def _start_checks(self) -> None:
-        if not self.config.checks:
-            return
-        self.checks = CheckRunner(self.config.checks, check_types(self.pm), self._on_check_change)
-        self._apply_tracking(self.drivers)
-        self.checks.start()
-
-    def _on_check_change(self, name: str, up: bool, detail: str) -> None:
-        log.info("check %s: %s (%s)", name, "up" if up else "down", detail)
-        self._spawn(call_safely(self.pm, "hafm_check_changed", check_name=name, up=up, detail=detail))
-        self._apply_tracking(
-            {n for n, d in self.drivers.items() if any(t.name == name for t in d.instance.config.track_check)}
-        )
-
-    def _tracked(self, config: InstanceConfig) -> list[Tracked]:
-        """The instance's tracked checks as they stand, each with its effective weight."""
-        assert self.checks is not None
-        return [
-            self.checks.tracked(t.name, t.weight if t.weight is not None else self.config.checks[t.name].weight)
-            for t in config.track_check
-        ]
-
-    def _apply_tracking(self, names: Iterable[str]) -> None:
-        """Feed new priorities and check faults to the instances ``names`` and their sync groups.
-
-        Members of a sync group share the largest priority penalty of any member, so a group
-        moves as one by the RFC's own rules (keepalived refuses weights in sync groups unless
-        ``sync_group_tracking_weight`` is set, and then lets members drift apart).
-        """
-        groups = {self._group_of[n].name for n in names if n in self._group_of}
-        names = set(names) | {m for g in groups for m in self.config.sync_groups[g].group if m in self.drivers}
-        tracked = {n: self._tracked(d.instance.config) for n, d in self.drivers.items()}
-        verdicts = {n: effective_priority(self.drivers[n].instance.config.priority, t) for n, t in tracked.items() if t}
-        for name in sorted(names):
-            driver = self.drivers[name]
-            base = driver.instance.config.priority
-            group = self._group_of.get(name)
-            shifts = []  # (priority shift, not our own, why) per member that tracks checks
-            for peer in group.group if group else (name,):
-                verdict = verdicts.get(peer)
-                peer_base = self.drivers[peer].instance.config.priority if peer in self.drivers else OWNER_PRIORITY
-                if verdict is None or peer_base == OWNER_PRIORITY:
-                    continue  # the address owner is not changed by tracking
-                why = verdict.explanation
-                if group is not None and peer != name:
-                    why = f"sync group {group.name}: {peer}: {why}"
-                shifts.append((verdict.priority - peer_base, peer != name, why))
-            shift, _, explanation = min(shifts, default=(0, False, f"base {base}"))
-            self._set_priority(driver, max(MIN_PRIORITY, min(base + shift, MAX_PRIORITY)), explanation)
-            self._set_check_fault(driver, tracked[name], verdicts.get(name))
-        self._sync_groups_update()
-
-    def _set_priority(self, driver: InstanceDriver, priority: int, explanation: str) -> None:
-        old = driver.instance.priority
-        if priority == old or driver.instance.config.priority == OWNER_PRIORITY:
-            return
-        log.info("%s: priority %d -> %d (%s)", driver.name, old, priority, explanation)
-        driver.feed(ev.PriorityChanged(priority=priority, explanation=explanation))
-        self._spawn(
-            call_safely(
-                self.pm, "hafm_priority_changed", instance=driver.name, old=old, new=priority, explanation=explanation
-            )
-        )
-
-    def _set_check_fault(self, driver: InstanceDriver, tracked: list[Tracked], verdict: PriorityVerdict | None) -> None:
-        cause = self._check_fault.get(driver.name)
-        faulty = verdict is not None and verdict.fault
-        if verdict is not None and faulty and cause is None:
-            down = [t.name for t in tracked if t.weight == 0 and not t.up]
-            cause = f"check {', '.join(down)} down" if down else f"tracked check fault ({verdict.explanation})"
-            self._check_fault[driver.name] = cause
-            driver.feed(ev.FaultChanged(cause=cause, active=True))
-        elif not faulty and cause is not None:
-            del self._check_fault[driver.name]
-            driver.feed(ev.FaultChanged(cause=cause, active=False))
-
-    # -- sync groups -----------------------------------------------------------------
-
-    def _follow_sync_group(self, group: str, member: str, change: act.StateChanged) -> None:
-        """Members move together: BACKUP is followed at once, the rest through :meth:`_sync_groups_update`."""
-        members = self.config.sync_groups[group].group
-        # A member that steps down because the group told it to must not tell the group again.
-        if change.old is State.MASTER and change.new is State.BACKUP and group not in self._following:
-            self._following.add(group)
-            try:
-                for other in members:
-                    if other != member and other in self.drivers:
-                        self.drivers[other].feed(ev.SyncGroupBackup(group=group, member=member))
-            finally:
-                self._following.discard(group)
-        self._sync_groups_update()
-        states = [self.drivers[m].instance.state.value for m in members if m in self.drivers]
-        new = _group_state(states)
-        old = self.group_states[group]
-        if new != old:
-            self.group_states[group] = new
-            reason = f"{member} {change.old.value} -> {change.new.value} ({change.reason})"
-            log.info("%s: group %s -> %s (%s)", group, old, new, reason)
-            self._spawn(
-                call_safely(
-                    self.pm, "hafm_sync_group_state_changed", group=group, old_state=old, new_state=new, reason=reason
-                )
-            )
-
-    def _sync_groups_update(self) -> None:
-        """Give every member of a group a fault cause for each *other* member with a fault of its own."""
-        for group in self.config.sync_groups.values():
-            members = {m: self.drivers[m].instance for m in group.group if m in self.drivers}
-            for member in members:
-                # Recomputed per member: feeding one member below can move the others.
-                faulty = {
-                    m
-                    for m, instance in members.items()
-                    if set(instance.status().fault_causes) - self._sync_causes.get(m, set())
-                }
-                wanted = {f"sync group {group.name}: {other} in FAULT" for other in faulty - {member}}
-                applied = self._sync_causes.setdefault(member, set())
-                for cause in sorted(wanted - applied):
-                    applied.add(cause)
-                    self.drivers[member].feed(ev.FaultChanged(cause=cause, active=True))
-                for cause in sorted(applied - wanted):
-                    applied.discard(cause)
-                    self.drivers[member].feed(ev.FaultChanged(cause=cause, active=False))
-
-
-def _group_state(states: list[str]) -> str:
-    """A group is FAULT if any member is, MASTER when all are, otherwise BACKUP (keepalived's view)."""
-    for state in ("FAULT", "INIT"):
-        if state in states:
-            return state
-    if all(s == "STOP" for s in states):
-        return "STOP"
-    return "MASTER" if all(s == "MASTER" for s in states) else "BACKUP"

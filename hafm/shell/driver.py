@@ -1,9 +1,11 @@
-"""Runs one sans-IO :class:`~hafm.vrrp.instance.VrrpInstance` on asyncio: the thin I/O shell.
+"""Performs one instance's actions on asyncio: sends adverts, arms timers, places VIPs.
 
 Adverts are sent and timers armed synchronously (microseconds); VIP changes
 and gratuitous announcements go through a per-instance queue worked by one
 task, so they happen in order (VIPs before GARP) without blocking the loop.
-No protocol decision is taken here.
+No protocol decision is taken here: what to do comes from
+:class:`hafm.vrrp.coordinator.Coordinator`, and what happened (a timer fired,
+a send failed) goes back to it through the two callbacks.
 """
 
 from __future__ import annotations
@@ -13,77 +15,79 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hafm.config.model import IPAddress, Vip
+from hafm.config.model import InstanceConfig, IPAddress, Vip
+from hafm.errors import NetlinkProblem
 from hafm.shell.announce import Announcer
-from hafm.shell.netlink import Netlink, NetlinkProblem
+from hafm.shell.netlink import Netlink
 from hafm.shell.sockets import VrrpSocket
 from hafm.vrrp import actions as act
-from hafm.vrrp import events as ev
-from hafm.vrrp.codec import encode
-from hafm.vrrp.instance import VrrpInstance
+from hafm.vrrp.codec import Advertisement, encode
 from hafm.vrrp.state import State
 from hafm.vrrp.timers import Timer
 
 log = logging.getLogger("hafm")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class Interface:
-    """What the driver needs to place a VIP: its index and an announcer for its MAC."""
+    """What a driver needs to place a VIP: the interface's index and an announcer for its MAC.
+
+    Mutable: when the interface is deleted and created again, the daemon rebinds it in place.
+    """
 
     index: int
     announcer: Announcer
 
 
-StateCallback = Callable[[str, act.StateChanged], None]
-DropCallback = Callable[[str, act.DropAdvert], None]
-SplitBrainCallback = Callable[[str, act.SplitBrain], None]
+TimerCallback = Callable[[str, Timer], None]
+SendFailedCallback = Callable[[str, IPAddress, OSError], None]
 
 
 class InstanceDriver:
     def __init__(
         self,
-        instance: VrrpInstance,
+        config: InstanceConfig,
         *,
         sock: VrrpSocket,
+        source: IPAddress,
         netlink: Netlink,
         interfaces: dict[str, Interface],
-        on_state: StateCallback,
-        on_drop: DropCallback,
-        on_split_brain: SplitBrainCallback,
+        on_timer: TimerCallback,
+        on_send_failed: SendFailedCallback,
     ) -> None:
-        self.instance = instance
-        self.name = instance.config.name
+        self.config = config
+        self.name = config.name
         self.sock = sock
+        self.source = source
         self.netlink = netlink
         self.interfaces = interfaces
-        self.on_state = on_state
-        self.on_drop = on_drop
-        self.on_split_brain = on_split_brain
-        self.source: IPAddress | None = None
-        self.send_errors = 0
-        self.adverts_sent = 0
+        self.on_timer = on_timer
+        self.on_send_failed = on_send_failed
+        self.state = State.INITIALIZE
+        self.destinations: tuple[IPAddress, ...] = config.unicast_peer or (sock.multicast_group,)
         self._loop = asyncio.get_running_loop()
-        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        # timer -> (deadline, handle, when the handle fires); see perform() for why they differ.
+        self._timers: dict[Timer, tuple[float, asyncio.TimerHandle, float]] = {}
+        self._encoded: dict[IPAddress, tuple[Advertisement, bytes]] = {}
         self._side_effects: asyncio.Queue[act.Action] = asyncio.Queue()
         self._worker = asyncio.create_task(self._work(), name=f"{self.name}-vips")
-        config = instance.config
-        if config.unicast_peer:
-            self.destinations: tuple[IPAddress, ...] = config.unicast_peer
-        else:
-            self.destinations = (sock.multicast_group,)
 
-    def feed(self, event: ev.Event) -> None:
-        self._perform(self.instance.handle(event, self._loop.time()))
+    def perform(self, action: act.Action) -> None:
+        match action:
+            case act.SendAdvert(advert=advert):
+                self._send(advert)
+            case act.SetTimer(timer=timer, deadline=deadline):
+                self._set_timer(timer, deadline)
+            case act.CancelTimer(timer=timer):
+                self._cancel(timer)
+            case act.StateChanged(new=new):
+                self.state = new
+            case act.AddVips() | act.RemoveVips() | act.SendGratuitous():
+                self._side_effects.put_nowait(action)
 
-    def start(self, source: IPAddress) -> None:
-        self.source = source
-        self.feed(ev.Startup(primary_address=source))
-
-    async def stop(self, timeout: float = 0.8) -> None:
-        """Shutdown: priority-0 advert if Master, VIPs removed, then the worker ends."""
-        self.feed(ev.Shutdown())
-        for handle in self._timers.values():
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) until queued VIP changes are done, then stop: the end of a shutdown."""
+        for _, handle, _ in self._timers.values():
             handle.cancel()
         self._timers.clear()
         try:
@@ -92,48 +96,62 @@ class InstanceDriver:
             log.error("%s: VIPs not removed within %.1f s", self.name, timeout)
         self._worker.cancel()
 
-    # -- actions ---------------------------------------------------------------
+    # -- timers --------------------------------------------------------------------------------
 
-    def _perform(self, actions: list[act.Action]) -> None:
-        for action in actions:
-            match action:
-                case act.SendAdvert():
-                    self._send(action)
-                case act.SetTimer(timer=timer, deadline=deadline):
-                    self._cancel(timer)
-                    self._timers[timer] = self._loop.call_at(deadline, self._fire, timer)
-                case act.CancelTimer(timer=timer):
-                    self._cancel(timer)
-                case act.StateChanged():
-                    self.on_state(self.name, action)
-                case act.DropAdvert():
-                    self.on_drop(self.name, action)
-                case act.SplitBrain():
-                    self.on_split_brain(self.name, action)
-                case act.AddVips() | act.RemoveVips() | act.SendGratuitous():
-                    self._side_effects.put_nowait(action)
+    def _set_timer(self, timer: Timer, deadline: float) -> None:
+        # A Backup pushes its Master_Down timer back with every advert.  Re-arming a handle
+        # each time would churn the loop's heap (100 instances at 0.1 s: 1000 handles/s);
+        # instead a later deadline is only recorded and the handle, when it fires, re-arms once.
+        current = self._timers.get(timer)
+        if current is not None and current[2] <= deadline:
+            self._timers[timer] = (deadline, current[1], current[2])
+            return
+        self._cancel(timer)
+        self._timers[timer] = (deadline, self._loop.call_at(deadline, self._fire, timer), deadline)
 
     def _fire(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
-        self.feed(ev.TimerFired(timer=timer))
+        current = self._timers.get(timer)
+        if current is None:
+            return
+        deadline = current[0]
+        if deadline > current[2]:
+            self._timers[timer] = (deadline, self._loop.call_at(deadline, self._fire, timer), deadline)
+            return
+        del self._timers[timer]
+        self.on_timer(self.name, timer)
 
     def _cancel(self, timer: Timer) -> None:
-        handle = self._timers.pop(timer, None)
-        if handle is not None:
-            handle.cancel()
+        current = self._timers.pop(timer, None)
+        if current is not None:
+            current[1].cancel()
 
-    def _send(self, action: act.SendAdvert) -> None:
-        assert self.source is not None
-        checksum_as_v2 = self.instance.config.v3_checksum_as_v2
+    # -- adverts -------------------------------------------------------------------------------
+
+    def _send(self, advert: Advertisement) -> None:
         for destination in self.destinations:
-            payload = encode(action.advert, source=self.source, destination=destination, checksum_as_v2=checksum_as_v2)
+            payload = self._encode(advert, destination)
             try:
                 self.sock.send(payload, source=self.source, destination=destination)
-                self.adverts_sent += 1
             except OSError as exc:
-                # Link down or no route: counted; the state machine learns of links from netlink.
-                self.send_errors += 1
-                log.debug("%s: advert to %s not sent: %s", self.name, destination, exc)
+                # Link down or no route: the coordinator counts it and says so, rate-limited.
+                self.on_send_failed(self.name, destination, exc)
+
+    def _encode(self, advert: Advertisement, destination: IPAddress) -> bytes:
+        # A Master sends the same advert every interval: encode it once per destination.
+        cached = self._encoded.get(destination)
+        if cached is not None and cached[0] == advert:
+            return cached[1]
+        payload = encode(
+            advert, source=self.source, destination=destination, checksum_as_v2=self.config.v3_checksum_as_v2
+        )
+        self._encoded[destination] = (advert, payload)
+        return payload
+
+    def rebind(self, sock: VrrpSocket) -> None:
+        """The interface was created again: send on its new socket."""
+        self.sock = sock
+
+    # -- VIPs and announcements ----------------------------------------------------------------
 
     async def _work(self) -> None:
         while True:
@@ -156,13 +174,13 @@ class InstanceDriver:
                 for vip in vips:
                     await self.netlink.remove_vip(vip, self._interface(vip).index)
             case act.SendGratuitous(vips=vips, repeat=repeat):
-                if self.instance.state is not State.MASTER:
+                if self.state is not State.MASTER:
                     return  # lost mastership while queued
-                for dev, group in vips_by_dev(vips, self.instance.config.interface).items():
+                for dev, group in vips_by_dev(vips, self.config.interface).items():
                     self.interfaces[dev].announcer.send(group, repeat)
 
     def _interface(self, vip: Vip) -> Interface:
-        return self.interfaces[vip.dev or self.instance.config.interface]
+        return self.interfaces[vip.dev or self.config.interface]
 
 
 def vips_by_dev(vips: tuple[Vip, ...], default: str) -> dict[str, tuple[Vip, ...]]:

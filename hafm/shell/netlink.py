@@ -12,7 +12,7 @@ import errno
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pyroute2 import AsyncIPRoute
@@ -20,6 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 
 from hafm.config.model import IPAddress, IPInterface, Vip
+from hafm.errors import NetlinkProblem
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,6 @@ IFF_LOWER_UP = 0x10000
 IFA_F_NODAD = 0x02
 IFA_F_SECONDARY = 0x01
 RT_SCOPE_LINK = 253
-
-
-class NetlinkProblem(Exception):
-    """An interface or address problem worth one log line (or a start-up error)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +61,9 @@ class Netlink:
 
     def __init__(self) -> None:
         self._ipr: AsyncIPRoute | None = None
+        # (ifindex, address) of every VIP this process added: only those are ever removed, so
+        # the address owner's real address (already there, untagged) survives STOP and FAULT.
+        self._added: set[tuple[int, IPAddress]] = set()
 
     async def open(self) -> None:
         self._ipr = AsyncIPRoute()
@@ -121,8 +121,18 @@ class Netlink:
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise NetlinkProblem(f"cannot add {vip.address}: {exc.args[-1]}") from None
+            return  # already configured by someone else: not ours to remove later
+        self._added.add((index, vip.address.ip))
 
     async def remove_vip(self, vip: Vip, index: int) -> None:
+        """Remove a VIP this process added; an address it found already configured stays."""
+        if (index, vip.address.ip) not in self._added:
+            return
+        self._added.discard((index, vip.address.ip))
+        await self.remove_leftover(vip, index)
+
+    async def remove_leftover(self, vip: Vip, index: int) -> None:
+        """Remove ``vip`` whoever added it (a VIP tagged by a killed predecessor, at start-up)."""
         try:
             await self.ipr.addr(
                 "del", index=index, address=str(vip.address.ip), prefixlen=vip.address.network.prefixlen
@@ -132,21 +142,36 @@ class Netlink:
                 raise NetlinkProblem(f"cannot remove {vip.address}: {exc.args[-1]}") from None
 
 
-LinkCallback = Callable[[str, bool], None]
+LinkCallback = Callable[[str, int, bool], None]
+RESTART_DELAY = 0.5  # seconds between a failed link monitor and its restart
 
 
-async def watch_links(callback: LinkCallback, stop: asyncio.Event) -> None:
-    """Call ``callback(ifname, up)`` for every link message until ``stop`` is set (no polling)."""
-    ipr = AsyncIPRoute()
-    try:
-        await ipr.bind(groups=RTMGRP_LINK)
-        while not stop.is_set():
-            async for msg in ipr.get():
-                name = msg.get("IFLA_IFNAME")
-                if name:
-                    callback(name, _link_up(msg))
-    except (NetlinkError, OSError) as exc:
-        if not stop.is_set():
-            log.error("link monitor stopped: %s", exc)
-    finally:
-        ipr.close()
+async def watch_links(callback: LinkCallback, stop: asyncio.Event, resync: Callable[[], Awaitable[None]]) -> None:
+    """Call ``callback(ifname, ifindex, up)`` for every link message until ``stop`` is set (no polling).
+
+    A netlink error (ENOBUFS when the kernel dropped messages, a closed socket) or an exception
+    in ``callback`` does not end the monitor: it logs one line, reopens the socket and calls
+    ``resync()`` so that link changes missed meanwhile are not lost.
+    """
+    while not stop.is_set():
+        ipr = AsyncIPRoute()
+        try:
+            await ipr.bind(groups=RTMGRP_LINK)
+            while not stop.is_set():
+                async for msg in ipr.get():
+                    name = msg.get("IFLA_IFNAME")
+                    if name:
+                        callback(name, msg.get("index", 0), _link_up(msg))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if stop.is_set():
+                return
+            log.warning("link monitor failed (%s: %s); restarting it", type(exc).__name__, exc)
+        finally:
+            ipr.close()
+        await asyncio.sleep(RESTART_DELAY)
+        try:
+            await resync()
+        except Exception as exc:
+            log.warning("link state resynchronisation failed: %s", exc)

@@ -96,18 +96,19 @@ class VrrpSocket:
             cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo6)]
             self.sock.sendmsg([payload], cmsg, 0, (str(destination), 0, 0, self.index))
 
-    def receive_all(self) -> list[Received | MalformedAdvert]:
-        """Drain the socket; a packet whose IP header is garbage comes back as the error."""
+    def receive(self, limit: int) -> list[Received | MalformedAdvert]:
+        """Read up to ``limit`` packets; a packet whose IP header is garbage comes back as the error."""
         packets: list[Received | MalformedAdvert] = []
-        while True:
+        for _ in range(limit):
             try:
                 data, ancillary, _flags, address = self.sock.recvmsg(_RECV_BUFFER, _ANCILLARY_BUFFER)
             except (BlockingIOError, InterruptedError):
-                return packets
+                break
             try:
                 packets.append(self._parse(data, ancillary, address))
             except MalformedAdvert as exc:
                 packets.append(exc)
+        return packets
 
     def _parse(self, data: bytes, ancillary: list[tuple[int, int, bytes]], address: tuple) -> Received:
         if self.family == 4:

@@ -71,10 +71,25 @@ class SyncGroupBackup:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Resign:
+    """Step aside now: a Master sends a priority-0 advert and becomes Backup (maintenance)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Shutdown:
     """Stop the instance: a Master sends a priority-0 advert and releases its VIPs."""
 
 
 Event = (
-    Startup | AdvertReceived | TimerFired | PriorityChanged | LinkChanged | FaultChanged | SyncGroupBackup | Shutdown
+    Startup
+    | AdvertReceived
+    | TimerFired
+    | PriorityChanged
+    | LinkChanged
+    | FaultChanged
+    | SyncGroupBackup
+    | Resign
+    | Shutdown
 )

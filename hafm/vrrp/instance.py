@@ -62,6 +62,7 @@ class VrrpInstance:
         self._resign_latched = False  # resign_below fired; not again until priority recovers
         self._split_brain_seen: float | None = None  # when another Master was last heard while we were Master
         self._preempted: tuple[IPAddress | None, float] = (None, 0.0)  # the Master we preempted, and when
+        self._answered_lower_at: float | None = None  # when we last answered a lower-priority Master
         self._auth_data = config.authentication.auth_pass.encode() if config.authentication is not None else b""
         self.vips: tuple[Vip, ...] = config.virtual_ipaddress + config.virtual_ipaddress_excluded
 
@@ -90,6 +91,10 @@ class VrrpInstance:
                     return []
                 reason = f"sync group {event.group}: {event.member} went BACKUP"
                 return self._transition(Trigger.SYNC_BACKUP, reason, now)
+            case ev.Resign():
+                if self.state is not State.MASTER:
+                    return []
+                return self._transition(Trigger.RESIGNED, event.reason, now)
             case ev.Shutdown():
                 return self._transition(Trigger.SHUTDOWN, "shutdown", now)
         raise TypeError(f"not an event: {event!r}")
@@ -229,7 +234,12 @@ class VrrpInstance:
         if not better:
             # Discard (RFC 5798 §6.4.3), but answer at once so the other Master yields without
             # waiting for our next advert, and re-announce the VIPs so clients that followed
-            # the other Master come back (keepalived's garp_lower_prio_repeat).
+            # the other Master come back (keepalived's garp_lower_prio_repeat).  At most once
+            # per advert interval: a flood of forged adverts must not become a flood of ours.
+            answered = self._answered_lower_at
+            if answered is not None and now - answered < self.advert_interval:
+                return actions
+            self._answered_lower_at = now
             return [
                 *actions,
                 act.SendAdvert(advert=self._advert(priority=self.priority)),

@@ -42,7 +42,7 @@ class Trigger(enum.Enum):
     STARTUP_IN_FAULT = "startup while faulty"
     MASTER_DOWN = "master down timer expired"
     PREEMPTED = "advert from a better master"
-    RESIGNED = "priority fell below resign_below"
+    RESIGNED = "resigned (resign_below or maintenance)"
     SYNC_BACKUP = "a sync group member went BACKUP"
     FAULT = "fault"
     RECOVERED = "fault cleared"
