@@ -19,6 +19,7 @@ demo: sysdeps venv
 lint: venv
 	$(VENV)/bin/ruff check hafm plugins tests bench
 	$(VENV)/bin/ruff format --check hafm plugins tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: venv
 	$(VENV)/bin/mypy

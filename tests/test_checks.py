@@ -21,7 +21,6 @@ from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, ProbeResult
 from hafm.plugin_manager import check_types, make_plugin_manager
 from hafm.shell.checks import run_probe
-from hafm_plugins import check_ping
 
 TYPES = check_types(make_plugin_manager(load_entry_points=False))
 
@@ -350,28 +349,13 @@ def test_ping_loopback(host: str) -> None:
     assert result.detail.startswith(f"reply from {host} in ")
 
 
-def test_ping_packet_helpers() -> None:
-    # RFC 1071's example words sum to 0xddf2 before complementing.
-    assert check_ping.checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0xFFFF - 0xDDF2
-    request = check_ping.echo_request(socket.AF_INET, 0x1234, 7, b"abc")
-    assert check_ping.checksum(request) == 0  # a packet with its checksum sums to zero
-    reply = bytes([0]) + request[1:]
-    assert check_ping.parse_reply(socket.AF_INET, reply, raw=False) == (0x1234, 7, b"abc")
-    # our own request looping back on a raw socket is not a reply
-    assert check_ping.parse_reply(socket.AF_INET, request, raw=False) is None
-    ip_header = bytes([0x45]) + bytes(19)
-    assert check_ping.parse_reply(socket.AF_INET, ip_header + reply, raw=True) == (0x1234, 7, b"abc")
-    v6_reply = bytes([129]) + check_ping.echo_request(socket.AF_INET6, 1, 2, b"x")[1:]
-    assert check_ping.parse_reply(socket.AF_INET6, v6_reply, raw=True) == (1, 2, b"x")
-
-
 UNPRIVILEGED_PING = """
-import asyncio, socket, sys
+import asyncio, sys
 from hafm_plugins import check_ping
-sock, raw = check_ping.open_icmp_socket(socket.AF_INET)
-sock.close()
-assert not raw, "expected the unprivileged datagram socket"
-result = asyncio.run(asyncio.wait_for(check_ping.ping_once(sys.argv[1]), 2))
+result = asyncio.run(check_ping.ping_once(sys.argv[1], 2))
+print(result.ok, result.detail)
+# an address with no route in this empty namespace: down, with a reason, never an exception
+result = asyncio.run(check_ping.ping_once("203.0.113.254", 0.3))
 print(result.ok, result.detail)
 """
 
@@ -391,7 +375,9 @@ def test_ping_unprivileged_datagram_socket_in_a_netns() -> None:
         timeout=30,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("True reply from 127.0.0.1 in ")
+    reachable, unreachable = done.stdout.splitlines()
+    assert reachable.startswith("True reply from 127.0.0.1 in ")
+    assert unreachable.startswith("False ping 203.0.113.254") or unreachable.startswith("False no reply")
 
 
 def test_ping_validation() -> None:

@@ -34,7 +34,6 @@ import secrets
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,10 +44,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+import icmplib
 
 import hafm
-from hafm.vrrp.codec import checksum
 
 __all__ = [
     "ALLOWED_NETWORKS",
@@ -148,6 +148,9 @@ def _run(
 _libc: ctypes.CDLL | None = None
 
 
+_T = TypeVar("_T")
+
+
 def _setns(fd: int) -> None:
     global _libc
     if _libc is None:
@@ -157,27 +160,26 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _socket_in_netns(netns: str, family: int, type: int, proto: int = 0) -> socket.socket:
-    """Open a socket that lives in ``netns``, without moving this process there.
+def _call_in_netns(netns: str, function: Callable[[], _T]) -> _T:
+    """Run ``function`` in a short-lived thread that has entered ``netns``, and return its result.
 
-    setns() only affects the calling thread and a socket keeps the namespace it was
-    created in, so a short-lived thread creates it and exits; this avoids starting
-    a process per request when tests poll a service many times a second.
+    setns() only affects the calling thread, and a socket keeps the namespace it was created
+    in; this avoids starting a process per request when tests poll a service many times a second.
     """
-    result: list[socket.socket | BaseException] = []
+    result: list[Any] = []
 
-    def make() -> None:
+    def run() -> None:
         try:
             fd = os.open(NETNS_DIR / netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 _setns(fd)
             finally:
                 os.close(fd)
-            result.append(socket.socket(family, type, proto))
+            result.append(function())
         except BaseException as exc:  # handed to the caller's thread below
             result.append(exc)
 
-    thread = threading.Thread(target=make, name=f"netns-socket-{netns}", daemon=True)
+    thread = threading.Thread(target=run, name=f"netns-{netns}", daemon=True)
     thread.start()
     thread.join()
     outcome = result[0]
@@ -186,40 +188,17 @@ def _socket_in_netns(netns: str, family: int, type: int, proto: int = 0) -> sock
     return outcome
 
 
-def _ping_in_netns(netns: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, timeout: float) -> bool:
-    ident = secrets.randbits(16)
-    payload = secrets.token_bytes(16)
-    if address.version == 4:
-        family, proto, request, reply = socket.AF_INET, socket.IPPROTO_ICMP, 8, 0
-    else:
-        family, proto, request, reply = socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, 129
-    header = struct.pack("!BBHHH", request, 0, 0, ident, 1)
-    # The kernel fills in the ICMPv6 checksum (it covers a pseudo-header); ICMPv4's is ours.
-    icmp_checksum = checksum(header + payload) if address.version == 4 else 0
-    packet = struct.pack("!BBHHH", request, 0, icmp_checksum, ident, 1) + payload
-    deadline = time.monotonic() + timeout
-    with _socket_in_netns(netns, family, socket.SOCK_RAW, proto) as sock:
-        try:
-            sock.sendto(packet, (str(address), 0))
-        except OSError:  # e.g. ENETUNREACH while the link is down
-            return False
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                data, source = sock.recvfrom(2048)
-            except (TimeoutError, OSError):
-                return False
-            if address.version == 4:
-                data = data[(data[0] & 0x0F) * 4 :]  # IPv4 raw sockets include the IP header
-            if (
-                ipaddress.ip_address(source[0].split("%")[0]) == address
-                and len(data) >= 8
-                and data[0] == reply
-                and struct.unpack("!H", data[4:6])[0] == ident
-                and data[8:] == payload
-            ):
-                return True
-    return False
+def _socket_in_netns(netns: str, family: int, type: int, proto: int = 0) -> socket.socket:
+    """Open a socket that lives in ``netns``, without moving this process there."""
+    return _call_in_netns(netns, lambda: socket.socket(family, type, proto))
+
+
+def _ping_in_netns(netns: str, address: str, timeout: float) -> bool:
+    try:
+        reply = _call_in_netns(netns, lambda: icmplib.ping(address, count=1, timeout=timeout, privileged=True))
+    except (icmplib.ICMPLibError, OSError):  # e.g. ENETUNREACH while the link is down
+        return False
+    return bool(reply.is_alive)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,10 +231,10 @@ class Host:
     def ping(self, address: str, timeout: float = 1.0) -> bool:
         """Send one ICMP echo request to ``address`` from this namespace; True if answered in time.
 
-        Done in-process on a raw socket: no dependency on a ``ping`` binary.
+        Done in-process with icmplib on a raw socket: no dependency on a ``ping`` binary.
         """
         self.lab._check_netns(self.netns)
-        return _ping_in_netns(self.netns, ipaddress.ip_address(address), timeout)
+        return _ping_in_netns(self.netns, str(ipaddress.ip_address(address)), timeout)
 
     def addresses(self, dev: str = HOST_DEV) -> list[str]:
         """Addresses on ``dev`` as ``"198.51.100.100/24"`` strings, IPv4 and IPv6, link-local included."""

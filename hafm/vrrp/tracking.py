@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from hafm.config.model import CheckConfig
-from hafm.hookspecs import ProbeResult
 from hafm.vrrp.constants import MAX_PRIORITY, MIN_PRIORITY, OWNER_PRIORITY
 
 __all__ = [
@@ -39,6 +38,17 @@ __all__ = [
 
 # keepalived track_file: a (value × weight) at or below -254 puts the instance in FAULT.
 FAULT_THRESHOLD = -254
+
+
+class Outcome(Protocol):
+    """One probe run as tracking needs it (:class:`hafm.hookspecs.ProbeResult` is one)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def delta(self) -> int | None: ...
 
 
 @dataclass(kw_only=True)
@@ -63,7 +73,7 @@ class CheckState:
         """A fresh state in the check's ``init_state``."""
         return cls(name=check.name, fall=check.fall, rise=check.rise, up=check.init_state == "up")
 
-    def record(self, result: ProbeResult) -> bool:
+    def record(self, result: Outcome) -> bool:
         """Account for one probe result; return True when the tracked state changed.
 
         "Changed" means up/down flipped, or (for a value check that is up) the
