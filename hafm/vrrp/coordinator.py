@@ -41,7 +41,7 @@ from hafm.vrrp import actions as act
 from hafm.vrrp import events as ev
 from hafm.vrrp.codec import Advertisement, IPAddress, decode
 from hafm.vrrp.constants import MAX_PRIORITY, MIN_PRIORITY, OWNER_PRIORITY
-from hafm.vrrp.instance import VrrpInstance
+from hafm.vrrp.instance import VrrpInstance, replaceable_in_place
 from hafm.vrrp.state import State
 from hafm.vrrp.timers import Timer
 from hafm.vrrp.tracking import PriorityVerdict, Tracked, effective_priority
@@ -59,6 +59,8 @@ __all__ = [
     "PacketReceived",
     "PacketRejected",
     "Perform",
+    "Reconfigured",
+    "RemoveInstances",
     "SendFailed",
     "Started",
 ]
@@ -145,8 +147,29 @@ class MaintenanceChanged:
     reason: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class RemoveInstances:
+    """A reload drops (or must restart) these instances: a Master resigns with priority 0 and
+    releases its VIPs.  The shell performs the outputs with the old drivers, then forgets them."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reconfigured:
+    """A validated reload: instances in ``config`` that are not running start (``sources`` gives
+    their advert source addresses), the others are updated in place (:func:`replaceable_in_place`).
+    ``links`` holds the state of interfaces the new configuration brings."""
+
+    config: Config
+    sources: Mapping[str, IPAddress]
+    links: Mapping[str, bool]
+
+
 CoordinatorEvent = (
     Started
+    | RemoveInstances
+    | Reconfigured
     | PacketReceived
     | PacketRejected
     | InstanceTimerFired
@@ -290,6 +313,10 @@ class Coordinator:
         match event:
             case Started():
                 self._started(event)
+            case RemoveInstances():
+                self._remove(event.names)
+            case Reconfigured():
+                self._reconfigured(event)
             case PacketReceived():
                 self._packet(event)
             case PacketRejected():
@@ -360,6 +387,75 @@ class Coordinator:
         for name in self.members:
             self._queue.append((name, ev.Startup(primary_address=event.sources[name])))
         self._queue.append(("", _SYNC_GROUPS))
+
+    def restarts_needed(self, config: Config) -> tuple[str, ...]:
+        """Running instances a reload to ``config`` must stop: removed, or changed beyond an in-place update."""
+        return tuple(
+            name
+            for name, member in self.members.items()
+            if name not in config.instances or not replaceable_in_place(member.instance.config, config.instances[name])
+        )
+
+    def _remove(self, names: Iterable[str]) -> None:
+        names = [n for n in names if n in self.members]
+        for name in names:
+            self._feed(name, ev.Shutdown())
+        self._run_queue()
+        for name in names:
+            del self.members[name]
+            self._log(logging.INFO, f"{name}: removed by reload")
+
+    def _reconfigured(self, event: Reconfigured) -> None:
+        old, new = self.config, event.config
+        self.config = new
+        self.links.update({name: up for name, up in event.links.items() if name not in self.links})
+        self._group_of = {member: group.name for group in new.sync_groups.values() for member in group.group}
+        self.group_states = {name: self.group_states.get(name, INIT_GROUP_STATE) for name in new.sync_groups}
+        self._by_vrid = {}
+        for name, instance in new.instances.items():
+            self._by_vrid.setdefault((instance.interface, instance.family), {})[instance.virtual_router_id] = name
+        # A check keeps its state unless its own definition changed.
+        self.checks = {
+            name: self.checks[name]
+            if old.checks.get(name) == check and name in self.checks
+            else (check.init_state == "up", None)
+            for name, check in new.checks.items()
+        }
+        started = []
+        for name, config in new.instances.items():
+            member = self.members.get(name)
+            if member is None:
+                self.members[name] = _Member(VrrpInstance(config), state_since=self._now)
+                started.append(name)
+                continue
+            before = member.instance.config
+            if before == config:
+                continue
+            for action in member.instance.reconfigure(config, self._now):
+                self._perform(name, member, action)
+            self._relink(name, before, config)
+            self._log(logging.INFO, f"{name}: updated in place by reload")
+        for name in started:
+            config = new.instances[name]
+            for interface in (config.interface, *config.track_interface):
+                if not self.links.get(interface, True):
+                    self._feed(name, ev.LinkChanged(interface=interface, up=False))
+        self._apply_tracking(self.members)
+        self._run_queue()
+        for name in started:
+            self._feed(name, ev.Startup(primary_address=event.sources[name]))
+        self._queue.append(("", _SYNC_GROUPS))
+
+    def _relink(self, name: str, before: InstanceConfig, after: InstanceConfig) -> None:
+        """Link faults for interfaces an in-place update stopped or started tracking."""
+        old = set(before.track_interface) | {before.interface}
+        new = set(after.track_interface) | {after.interface}
+        for interface in sorted(old - new):
+            if not self.links.get(interface, True):
+                self._feed(name, ev.LinkChanged(interface=interface, up=True))
+        for interface in sorted(new - old):
+            if not self.links.get(interface, True):
+                self._feed(name, ev.LinkChanged(interface=interface, up=False))
 
     def _packet(self, packet: PacketReceived) -> None:
         source = str(packet.source)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hafm.config.model import InstanceConfig, IPAddress, Vip
-from hafm.errors import DropReason
+from hafm.errors import DropReason, LocalProtocolError
 from hafm.vrrp import actions as act
 from hafm.vrrp import events as ev
 from hafm.vrrp.codec import Advertisement
@@ -98,6 +98,45 @@ class VrrpInstance:
             case ev.Shutdown():
                 return self._transition(Trigger.SHUTDOWN, "shutdown", now)
         raise TypeError(f"not an event: {event!r}")
+
+    def reconfigure(self, config: InstanceConfig, now: float) -> list[act.Action]:
+        """Apply a reloaded configuration in place, keeping the state, the timers and the VIPs held.
+
+        Only what :func:`replaceable_in_place` allows may differ.  A Master adds and announces new
+        VIPs, removes dropped ones and advertises the change at once; a Backup re-arms its
+        Master_Down timer when the interval changed.  Priority: the new base; tracking then
+        feeds the effective priority as usual.
+        """
+        old = self.config
+        if not replaceable_in_place(old, config):
+            raise LocalProtocolError(f"{old.name}: reconfigure() cannot change identity fields in place")
+        old_advert = self._advert(priority=self.priority)
+        self.config = config
+        self._auth_data = config.authentication.auth_pass.encode() if config.authentication is not None else b""
+        old_vips, self.vips = self.vips, config.virtual_ipaddress + config.virtual_ipaddress_excluded
+        if config.priority != old.priority:
+            self.priority = config.priority
+        if self.state is State.BACKUP and config.advert_int != old.advert_int:
+            return [act.SetTimer(timer=Timer.MASTER_DOWN, deadline=now + self.master_down_interval)]
+        if self.state is not State.MASTER:
+            return []
+        actions: list[act.Action] = []
+        added = tuple(v for v in self.vips if v not in old_vips)
+        removed = tuple(v for v in old_vips if v not in self.vips)
+        if removed:
+            actions.append(act.RemoveVips(vips=removed))
+        if added:
+            actions.append(act.AddVips(vips=added))
+            actions.append(act.SendGratuitous(vips=added, repeat=config.garp_master_repeat))
+        if config.garp_master_refresh != old.garp_master_refresh:
+            actions.append(act.CancelTimer(timer=Timer.GARP_REFRESH))
+            if config.garp_master_refresh > 0:
+                deadline = now + config.garp_master_refresh
+                actions.append(act.SetTimer(timer=Timer.GARP_REFRESH, deadline=deadline))
+        if self._advert(priority=self.priority) != old_advert:
+            self._next_advert = None  # the new content (and interval) goes out now
+            actions += self._send_advert(now)
+        return actions
 
     def status(self) -> InstanceStatus:
         return InstanceStatus(
@@ -411,6 +450,27 @@ class VrrpInstance:
 
     def _fault_reason(self) -> str:
         return ", ".join(sorted(self._fault_causes))
+
+
+# What identifies an instance on the wire and on the host: a change means stop it and start anew.
+IDENTITY_FIELDS = (
+    "name",
+    "interface",
+    "virtual_router_id",
+    "family",
+    "version",
+    "unicast_src_ip",
+    "unicast_peer",
+    "v3_checksum_as_v2",
+)
+
+
+def replaceable_in_place(old: InstanceConfig, new: InstanceConfig) -> bool:
+    """Whether ``old`` can become ``new`` without stopping (a reload keeps its state and VIPs)."""
+    same_identity = all(getattr(old, name) == getattr(new, name) for name in IDENTITY_FIELDS)
+    # The address owner (255) is Master by definition: becoming or ceasing to be one is a restart.
+    owner_unchanged = (old.priority == OWNER_PRIORITY) == (new.priority == OWNER_PRIORITY)
+    return same_identity and owner_unchanged
 
 
 def _address_key(address: IPAddress) -> int:
