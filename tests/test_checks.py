@@ -25,7 +25,7 @@ from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, ProbeResult
 from hafm.plugin_manager import check_types, make_plugin_manager
 from hafm.shell.checks import run_probe
-from hafm_plugins import check_ping
+from hafm_plugins import check_file, check_ping
 
 TYPES = check_types(make_plugin_manager(load_entry_points=False))
 
@@ -424,6 +424,36 @@ def test_file_fifo_does_not_block(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     result = probe_once("file", {"path": str(fifo)}, timeout=1)
     assert result.ok is False and "timeout" not in result.detail
+
+
+def test_hung_file_reads_do_not_starve_dns_lookups_of_other_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    real_read = check_file.read_value
+
+    def hung_read(path: str) -> ProbeResult:  # a dead NFS mount
+        gate.wait()
+        return real_read(path)
+
+    monkeypatch.setattr(check_file, "read_value", hung_read)
+
+    async def scenario() -> None:
+        probes = [
+            TYPES["file"].create(CheckConfig(name=f"f{n}", type="file", timeout=0.05, options={"path": f"/nfs/{n}"}))
+            for n in range(8)
+        ]
+        results = await asyncio.gather(*(run_probe(probe, timeout=0.05) for probe in probes))
+        assert {result.detail for result in results} == {"timeout after 0.05 s"}
+        # Its previous read still hangs: fail at once rather than take another thread.
+        assert await run_probe(probes[0], timeout=5) == ProbeResult(
+            ok=False, detail="the previous read of /nfs/0 is still hung"
+        )
+        loop = asyncio.get_running_loop()
+        assert await asyncio.wait_for(loop.getaddrinfo("localhost", 80), 5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
 
 
 def test_file_validation() -> None:
