@@ -855,6 +855,7 @@ def test_docs_state_the_real_defaults_and_every_variable() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "notify.md").read_text()
     assert f"**Timeout: {notify_runner.NOTIFY_TIMEOUT:g} s**" in docs
     assert f"at most **{notify_runner.QUEUE_LIMIT}** pending" in docs
+    assert f"at most **{notify_runner.PARALLEL_LIMIT}** run side" in docs
     assert f"**{notify_runner.SHUTDOWN_GRACE:g} s**" in docs
     assert f"`{ENV_PATH}`" in docs
     instance_env = environment(
