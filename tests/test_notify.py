@@ -55,6 +55,11 @@ def script(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
     return path
 
 
+def recorder(directory: Path) -> tuple[Path, Path]:
+    """A RECORDER script and the log it should write, for VI_1."""
+    return script(directory, "rec.sh", RECORDER), directory / "vi1.log"
+
+
 def instance(
     name: str = "VI_1", notify: Notify | None = None, vips: tuple[str, ...] = ("198.51.100.100/24",)
 ) -> InstanceConfig:
@@ -110,6 +115,19 @@ async def until_idle(runner: NotifyRunner, timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
         for queue in runner.queues.values():
             await queue.wait_idle()
+
+
+def play(cfg: Config, *changes: tuple[str, str, str]) -> None:
+    """Feed VI_1 the transitions ``(old, new, reason)`` (priority 100) and wait for their scripts."""
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        for old, new, reason in changes:
+            runner.instance_changed("VI_1", old, new, reason, 100)
+        await until_idle(runner)
+        await runner.aclose()
+
+    run(scenario())
 
 
 # -- argv and environment --------------------------------------------------------
@@ -218,8 +236,7 @@ def test_script_sees_exactly_the_documented_argv_and_environment(tmp_path: Path)
 
 
 def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.15", backup=f"{rec} {log} 0.15")))
 
     async def scenario() -> float:
@@ -239,8 +256,7 @@ def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_pat
 
 
 def test_notify_wait_false_starts_each_transition_at_once(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.3", backup=f"{rec} {log} 0.3")), wait=False)
 
     async def scenario() -> None:
@@ -263,18 +279,9 @@ def test_notify_wait_false_starts_each_transition_at_once(tmp_path: Path) -> Non
 
 
 def test_generic_notify_runs_after_the_specific_script_never_beside_it(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.1 specific", any=f"{rec} {log} 0.1")))
-
-    async def scenario() -> None:
-        runner = NotifyRunner(cfg)
-        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
-        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
-        await until_idle(runner)
-        await runner.aclose()
-
-    run(scenario())
+    play(cfg, ("BACKUP", "MASTER", "a"), ("MASTER", "BACKUP", "b"))
     starts = [(state, extra) for kind, _, state, _, extra in records(log) if kind == "start"]
     assert starts == [
         ("MASTER", "specific"),
@@ -326,8 +333,7 @@ def test_notify_timeout_from_the_config_kills_a_hanging_script_and_the_next_one_
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     hang = script(tmp_path, "hang.sh", "#!/bin/sh\nexec sleep 60\n")
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=str(hang), backup=f"{rec} {log} 0")), timeout=0.4)
 
     async def scenario() -> float:
@@ -375,19 +381,10 @@ def test_output_is_logged_with_the_script_name_and_failures_are_reported(
 def test_missing_program_is_one_log_line_and_the_queue_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=str(tmp_path / "gone.sh"), backup=f"{rec} {log} 0")))
-
-    async def scenario() -> None:
-        runner = NotifyRunner(cfg)
-        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
-        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
-        await until_idle(runner)
-        await runner.aclose()
-
     with caplog.at_level(logging.INFO, logger="hafm.notify"):
-        run(scenario())
+        play(cfg, ("BACKUP", "MASTER", "a"), ("MASTER", "BACKUP", "b"))
     assert f"VI_1.notify_master: cannot run {tmp_path / 'gone.sh'}: No such file or directory" in caplog.text
     assert [state for state, _, _ in runs(log)] == ["BACKUP"]
 
@@ -419,8 +416,7 @@ def test_daemon_a_script_started_is_left_running_and_does_not_block_the_queue(tm
 def test_full_queue_coalesces_oldest_entries_keeps_order_and_the_latest(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(any=f"{rec} {log} 0.05")))
 
     async def scenario() -> None:
@@ -509,8 +505,7 @@ def test_fifo_without_reader_drops_lines_at_once_and_logs_once(
 
 
 def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hanging_master(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     pidfile = tmp_path / "hang.pid"
     hang = script(tmp_path, "hang.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
     group_log = tmp_path / "g1.log"
@@ -673,19 +668,10 @@ def test_a_nul_byte_in_a_configured_command_is_a_config_error() -> None:
 def test_a_nul_byte_filled_in_at_run_time_is_one_error_line_and_the_queue_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(any=f"{rec} {log} 0")))
-
-    async def scenario() -> None:
-        runner = NotifyRunner(cfg)
-        runner.instance_changed("VI_1", "BACKUP", "MASTER", "peer said \0", 100)  # HAFM_REASON
-        runner.instance_changed("VI_1", "MASTER", "BACKUP", "fine", 100)
-        await until_idle(runner)
-        await runner.aclose()
-
     with caplog.at_level(logging.INFO, logger="hafm.notify"):
-        run(scenario())
+        play(cfg, ("BACKUP", "MASTER", "peer said \0"), ("MASTER", "BACKUP", "fine"))  # the NUL: HAFM_REASON
     assert f"VI_1.notify: cannot run {rec}: an argument or environment value contains a NUL byte" in caplog.text
     assert "Traceback" not in caplog.text and "exception" not in caplog.text.lower()
     assert [state for state, _, _ in runs(log)] == ["BACKUP"]
@@ -694,8 +680,7 @@ def test_a_nul_byte_filled_in_at_run_time_is_one_error_line_and_the_queue_goes_o
 def test_a_script_is_checked_again_before_every_run_and_refused_with_one_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(any=f"{rec} {log} 0")))
     assert check_notify_scripts(cfg) == []
 
