@@ -52,6 +52,7 @@ __all__ = [
     "NotifyQueue",
     "NotifyRunner",
     "Transition",
+    "check_notify_fifo",
     "check_notify_scripts",
     "commands_for",
     "environment",
@@ -214,6 +215,26 @@ def check_notify_scripts(config: Config) -> list[str]:
             table_key = key if key.startswith("vrrp_sync_group.") else f"vrrp_instance.{key}"
             problems.append(f"{config.provenance.get(table_key, config.path)}: {table_key}: {problem}")
     return problems
+
+
+def check_notify_fifo(config: Config) -> list[str]:
+    """One line when ``[global] notify_fifo`` is a path root must not write to (checked again at each open):
+    its directory fails the trust rule, or what is there is not a FIFO owned by root that others cannot write."""
+    path = config.global_.notify_fifo
+    if not path:
+        return []
+    problem = directories_reason(os.path.dirname(path) or ".")
+    if problem is None:
+        try:
+            st = os.lstat(path)
+            problem = "it is a symlink" if stat.S_ISLNK(st.st_mode) else _fifo_problem(path, st)
+        except FileNotFoundError:
+            return []  # created at the first transition
+        except OSError as exc:
+            problem = f"cannot check it: {exc.strerror or exc}"
+    if problem is None:
+        return []
+    return [f"{config.provenance.get('global.notify_fifo', config.path)}: global.notify_fifo: refused: {problem}"]
 
 
 # -- the FIFO ------------------------------------------------------------------

@@ -26,6 +26,7 @@ from hafm_plugins.notify_runner import (
     NotifyFifo,
     NotifyRunner,
     Transition,
+    check_notify_fifo,
     check_notify_scripts,
     commands_for,
     environment,
@@ -814,6 +815,28 @@ def test_fifo_in_a_directory_others_can_write_is_refused_unless_sticky(
     fifo = NotifyFifo(str(shared / "notify.fifo"))
     assert fifo.write("x\n") is False  # no reader, but created
     assert stat.S_ISFIFO((shared / "notify.fifo").stat().st_mode)
+
+
+def test_check_config_refuses_a_fifo_path_root_must_not_write_to(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (tmp_path / "link.fifo").symlink_to(tmp_path / "real.fifo")
+    (tmp_path / "file.fifo").write_text("")
+    os.mkfifo(tmp_path / "ok.fifo", 0o600)
+    refused = {
+        shared / "n.fifo": f"directory {shared} is writable by group/others (chmod go-w {shared})",
+        tmp_path / "link.fifo": "it is a symlink",
+        tmp_path / "file.fifo": "it exists and is not a FIFO",
+    }
+    for path, problem in refused.items():
+        assert check_notify_fifo(config(fifo=str(path))) == [CFG + f"global.notify_fifo: refused: {problem}"]
+    assert check_notify_fifo(config(fifo=str(tmp_path / "ok.fifo"))) == []
+    assert check_notify_fifo(config(fifo=str(tmp_path / "not-yet.fifo"))) == []
+    pm = make_plugin_manager(load_entry_points=False)
+    assert [CFG + f"global.notify_fifo: refused: {refused[shared / 'n.fifo']}"] in pm.hook.hafm_validate_config(
+        config=config(fifo=str(shared / "n.fifo"))
+    )
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="chown needs root")
