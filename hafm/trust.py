@@ -1,8 +1,18 @@
-"""May root run this file? The one rule for notify scripts, script checks and ``*.py`` drop-ins.
+"""May root run (or load) this file?  The one rule for notify scripts, script checks, drop-ins and config files.
 
 hafm runs as root, so a program or plugin that another user could have written, or swapped
-through a directory they can write, is a way to root.  Callers add their own context
-(``vrrp_instance.VI_1.notify_master: ...``, ``refused: ...``) to the reason returned here.
+through a directory or a symlink they control, is a way to root.  The rule, checked at every hop:
+
+* the path is walked one component at a time, from ``/``, **without resolving it first**;
+* every directory met, every symlink met and the final file must be owned by root (or the user
+  hafm runs as);
+* none of them may be writable by group or others, except a sticky directory (``/tmp``): others
+  may create files there but cannot rename or delete root's;
+* a symlink is checked where it stands (its owner; its directory was checked on the way), then
+  followed, at most :data:`MAX_SYMLINKS` times, as the kernel does; its target is walked the same way.
+
+Callers add their own context (``vrrp_instance.VI_1.notify_master: ...``, ``refused: ...``) to the
+one-line reason returned here.
 """
 
 from __future__ import annotations
@@ -10,7 +20,11 @@ from __future__ import annotations
 import os
 import pwd
 import stat
-from pathlib import Path
+
+__all__ = ["MAX_SYMLINKS", "directories_reason", "untrusted_reason"]
+
+# Like the kernel's limit on symlinks followed in one lookup (ELOOP).
+MAX_SYMLINKS = 40
 
 
 def _owner(uid: int) -> str:
@@ -20,33 +34,81 @@ def _owner(uid: int) -> str:
         return str(uid)
 
 
-def ownership_problem(path: str, *, directory: bool = False) -> str | None:
-    """Why ``path`` alone is not to be trusted by root; None when it is fine.
-
-    It must be owned by root (or the user hafm runs as) and not writable by group/others;
-    a sticky directory (``/tmp``) may be, since others cannot rename or delete root's files in it.
-    """
-    st = os.stat(path)
-    what = f"directory {path}" if directory else path
+def _entry_problem(path: str, st: os.stat_result) -> str | None:
+    """Why the one entry ``path`` (already ``lstat``-ed) breaks the rule; None when it does not."""
+    mode = st.st_mode
+    kind = "directory " if stat.S_ISDIR(mode) else "symlink " if stat.S_ISLNK(mode) else ""
     if st.st_uid not in (0, os.getuid()):
-        return f"{what} is owned by {_owner(st.st_uid)} (uid {st.st_uid}), not root (chown root {path})"
-    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    if writable and not (directory and st.st_mode & stat.S_ISVTX):
-        return f"{what} is writable by group/others (chmod go-w {path})"
+        return f"{kind}{path} is owned by {_owner(st.st_uid)} (uid {st.st_uid}), not root (chown root {path})"
+    if stat.S_ISLNK(mode):
+        return None  # a symlink's own mode bits are meaningless (always 0777)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not (stat.S_ISDIR(mode) and mode & stat.S_ISVTX):
+        return f"{kind}{path} is writable by group/others (chmod go-w {path})"
     return None
 
 
-def directories_problem(path: str) -> str | None:
-    """Why a directory above ``path`` lets another user swap it; None when none does."""
-    for directory in Path(path).parents:
-        problem = ownership_problem(str(directory), directory=True)
-        if problem:
-            return problem
-    return None
+def _walk(path: str, *, missing_ok: bool) -> str | None:
+    if "\0" in path:
+        return f"{path!r} contains a NUL byte"
+    absolute = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+    # Components still to visit, the next one last (a symlink's target is pushed on top).
+    pending = [part for part in reversed(absolute.split("/")) if part not in ("", ".")]
+    current = "/"
+    try:
+        problem = _entry_problem(current, os.lstat(current))
+    except OSError as exc:
+        return f"cannot check /: {exc.strerror or exc}"
+    hops = 0
+    via = ""
+    while problem is None and pending:
+        name = pending.pop()
+        if name == "..":
+            current = os.path.dirname(current)  # ``current`` is physical: its parent was checked already
+            continue
+        entry = os.path.join(current, name)
+        try:
+            st = os.lstat(entry)
+        except FileNotFoundError:
+            return None if missing_ok else f"{entry} does not exist{via}"
+        except OSError as exc:
+            return f"cannot check {entry}: {exc.strerror or exc}{via}"
+        problem = _entry_problem(entry, st)
+        if problem is not None:
+            return problem + via
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                return f"{path}: more than {MAX_SYMLINKS} symlinks to follow"
+            try:
+                target = os.readlink(entry)
+            except OSError as exc:
+                return f"cannot read symlink {entry}: {exc.strerror or exc}"
+            if target.startswith("/"):
+                current = "/"
+            pending.extend(part for part in reversed(target.split("/")) if part not in ("", "."))
+            via = f" (reached through symlink {entry})"
+        elif pending and not stat.S_ISDIR(st.st_mode):
+            return f"{entry} is not a directory{via}"
+        else:
+            current = entry
+    return problem
 
 
 def untrusted_reason(path: str) -> str | None:
-    """Why root should not run the file at ``path`` (symlinks resolved), checking it and every
-    directory above it; None when it is safe."""
-    real = os.path.realpath(path)
-    return ownership_problem(real) or directories_problem(real)
+    """Why root should not run or load the file at ``path``; None when it is safe.
+
+    Every hop is checked (see the module docstring): the directories on the way, every symlink
+    and the directory holding it, the final file.  A missing file is a reason too
+    (``/etc/hafm/x.sh does not exist``).  Never raises for a bad path.
+    """
+    return _walk(path, missing_ok=False)
+
+
+def directories_reason(path: str) -> str | None:
+    """Like :func:`untrusted_reason`, but a missing file (or directory on the way) is fine.
+
+    For a program that does not exist yet: the part of ``path`` that exists must pass the rule,
+    so that only root can create what will be run there; the file itself must be checked again
+    when it appears (before each run).
+    """
+    return _walk(path, missing_ok=True)

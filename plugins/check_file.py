@@ -16,11 +16,18 @@ One deliberate difference: keepalived reads a missing, empty or
 non-numeric file as 0 (healthy).  hafm counts it as a failed run (the check
 goes down after ``fall``), so a typo in ``path`` or a half-written file never
 reads as "healthy".
+
+Reads run on this plugin's own small thread pool (:data:`READ_THREADS`), not
+the event loop's default executor: a read hung on a dead NFS mount can never
+take the threads that DNS lookups (``loop.getaddrinfo``) of other checks
+need.  While a check's previous read is still hung, its next probe fails at
+once instead of taking another thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +37,10 @@ from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
 
 # Like keepalived, read at most this much: the file holds one small integer.
 MAX_READ = 128
+# Threads for file reads, shared by every file check; hung reads queue here and nowhere else.
+READ_THREADS = 4
+
+_readers = concurrent.futures.ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="hafm-file-check")
 
 
 def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -62,10 +73,15 @@ def read_value(path: str) -> ProbeResult:
 
 def create(check: CheckConfig) -> Probe:
     path: str = check.options["path"]
+    previous: concurrent.futures.Future[ProbeResult] | None = None
 
     async def probe() -> ProbeResult:
+        nonlocal previous
+        if previous is not None and not previous.done():
+            return ProbeResult(ok=False, detail=f"the previous read of {path} is still hung")
         # A file on a hung NFS mount must not block the loop that sends adverts.
-        return await asyncio.to_thread(read_value, path)
+        previous = _readers.submit(read_value, path)
+        return await asyncio.wrap_future(previous)
 
     return probe
 

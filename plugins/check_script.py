@@ -1,59 +1,60 @@
 """The ``script`` check: keepalived's ``vrrp_script``; exit status 0 means up.
 
 The command never goes through a shell (``script = "/usr/local/bin/chk -q"``
-is split with :func:`shlex.split`, or give an argv list).  It runs in its own
-session with a minimal environment; when the check times out hafm kills the
-whole process group, so a script's stuck children cannot pile up.
+is split with :func:`hafm.processes.split_command`, or give an argv list).  It
+runs in its own session with a minimal environment; when the check times out
+hafm kills the whole process group, so a script's stuck children cannot pile up.
+
+Root runs it every interval, so the trust rule (:mod:`hafm.trust`, through
+:func:`hafm.processes.command_problem`) is applied when the configuration is
+loaded (to the directories of a program that does not exist yet) and again
+right before every run; a refused run is a failed probe and one log line.
+With ``user``, the script runs with that user's uid, primary gid and
+supplementary groups (like ``initgroups``), never with root's groups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pwd
-import shlex
-import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
-from hafm.processes import ENV_PATH, kill_process_group
-from hafm.trust import untrusted_reason
+from hafm.processes import ENV_PATH, Refusals, command_problem, kill_process_group, split_command
+
+log = logging.getLogger("hafm.check.script")
 
 ENV = {"PATH": ENV_PATH}
-# Keep at most this much output for the detail line.
+# Keep at most this much output (its end) for the detail line; the rest is read and discarded.
 MAX_OUTPUT = 4096
+# Read the output in chunks of this size: memory stays bounded whatever the script prints.
+READ_CHUNK = 64 * 1024
 
-
-def argv_of(script: str | list[str]) -> list[str]:
-    """The argv for a ``script`` value (string → shlex.split, list used as is)."""
-    return shlex.split(script) if isinstance(script, str) else list(script)
+_refusals = Refusals(log)
 
 
 def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``script`` (string or list of strings) is required; ``user`` optional (an existing user).
 
-    An existing program must be one root may trust (:mod:`hafm.trust`)."""
+    The program, its file arguments and an interpreter's script must pass the trust rule; one
+    that does not exist yet is accepted when the directories it would be in pass it."""
     problems = check_keys(options, required=("script",), optional=("user",))
     script = options.get("script")
     if script is not None:
-        if isinstance(script, str):
-            try:
-                argv = shlex.split(script)
-            except ValueError as exc:
-                problems.append(("script", f"cannot be split into words: {exc}"))
-                argv = ["?"]
-        elif isinstance(script, list) and all(isinstance(word, str) for word in script):
-            argv = script
-        else:
+        if not isinstance(script, str | list):
             problems.append(("script", "must be a string or a list of strings"))
-            argv = ["?"]
-        if not argv:
-            problems.append(("script", "is empty"))
         else:
-            problems.extend(("script", f"refused: {problem}") for problem in _untrusted(argv[0]))
+            try:
+                problem = _untrusted(split_command(script))
+            except ValueError as exc:
+                problem = str(exc)
+            if problem:
+                problems.append(("script", problem))
     user = options.get("user")
     if user is not None:
         if not isinstance(user, str):
@@ -66,21 +67,44 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def _untrusted(program: str) -> list[str]:
-    """Root runs the script every interval: refuse one another user could have written (the notify
-    script rule).  A program that does not exist yet is left to fail its probes, like keepalived."""
-    path = program if os.path.isabs(program) else shutil.which(program, path=ENV_PATH)
-    if path is None or not os.path.exists(path):
-        return []
-    problem = untrusted_reason(path)
-    return [problem] if problem else []
+def _untrusted(argv: Sequence[str]) -> str | None:
+    """Root runs the script every interval: refuse one another user could have written or swapped."""
+    try:
+        problem = command_problem(argv)
+    except OSError as exc:
+        problem = f"cannot check {argv[0]}: {exc.strerror or exc}"
+    return f"refused: {problem}" if problem else None
+
+
+async def _output_tail(stream: asyncio.StreamReader) -> bytes:
+    """Read ``stream`` to its end, keeping only its last :data:`MAX_OUTPUT` bytes."""
+    tail = b""
+    while chunk := await stream.read(READ_CHUNK):
+        tail = (tail + chunk)[-MAX_OUTPUT:]
+    return tail
 
 
 def create(check: CheckConfig) -> Probe:
-    argv = argv_of(check.options["script"])
-    user: str | None = check.options.get("user")
+    argv = split_command(check.options["script"])
+    key = f"check.{check.name}"
+    user = pwd.getpwnam(check.options["user"]) if check.options.get("user") else None
+    # The user's own groups, never root's (subprocess applies setgroups, setgid, then setuid).
+    credentials: dict[str, Any] = (
+        {
+            "user": user.pw_uid,
+            "group": user.pw_gid,
+            "extra_groups": os.getgrouplist(user.pw_name, user.pw_gid),
+        }
+        if user
+        else {}
+    )
 
     async def probe() -> ProbeResult:
+        problem = _untrusted(argv)
+        if problem:
+            _refusals.refused(key, problem.removeprefix("refused: "))
+            return ProbeResult(ok=False, detail=problem)
+        _refusals.allowed(key)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -89,12 +113,14 @@ def create(check: CheckConfig) -> Probe:
                 stderr=asyncio.subprocess.STDOUT,
                 env=ENV,
                 start_new_session=True,  # its own process group, killed as a whole
-                user=user,
+                **credentials,
             )
         except OSError as exc:
             return ProbeResult(ok=False, detail=f"cannot run {argv[0]}: {exc.strerror or exc}")
+        assert proc.stdout is not None
         try:
-            output, _ = await proc.communicate()
+            output = await _output_tail(proc.stdout)
+            await proc.wait()
         except BaseException:
             # Timeout (cancellation) or anything else: no survivor may stay behind.
             kill_process_group(proc.pid)
@@ -104,7 +130,7 @@ def create(check: CheckConfig) -> Probe:
             raise
         # The script exited, but a child it left in the background may live on.
         kill_process_group(proc.pid)
-        text = output[:MAX_OUTPUT].decode("utf-8", "replace").strip()
+        text = output.decode("utf-8", "replace").strip()
         last_line = text.splitlines()[-1] if text else ""
         code = proc.returncode
         status = f"exit {code}" if code is not None and code >= 0 else f"killed by signal {-(code or 0)}"

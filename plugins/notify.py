@@ -13,7 +13,7 @@ from __future__ import annotations
 from hafm.config.model import Config
 from hafm.hooks import hookimpl
 
-from .notify_runner import NotifyRunner, check_notify_scripts
+from .notify_runner import NotifyRunner, check_notify_fifo, check_notify_scripts
 
 _runner: NotifyRunner | None = None
 
@@ -25,7 +25,7 @@ def runner() -> NotifyRunner | None:
 
 @hookimpl
 def hafm_validate_config(config: Config) -> list[str]:
-    return check_notify_scripts(config)
+    return check_notify_scripts(config) + check_notify_fifo(config)
 
 
 @hookimpl(tryfirst=True)

@@ -9,7 +9,9 @@ For each transition into MASTER, BACKUP, FAULT or STOP the matching
 ``notify_<state>`` command runs first, then the generic ``notify`` with
 ``INSTANCE|GROUP NAME STATE PRIORITY`` appended, as keepalived does
 (``vrrp_notify.c``: the specific script, then the generic one, then the FIFO).
-Commands are split with :func:`shlex.split` and never run through a shell.
+Commands are split with :func:`hafm.processes.split_command` and never run through a shell.
+Right before each run the command is checked again with :func:`hafm.processes.command_problem`
+(the trust rule): a script that became untrusted since start-up is refused, with one log line.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ import contextlib
 import errno
 import logging
 import os
-import shlex
-import shutil
 import stat
 import time
 from collections.abc import Iterator, Mapping
@@ -29,13 +29,22 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hafm.config.model import Config, GlobalConfig, Notify
-from hafm.processes import ENV_PATH, kill_process_group
-from hafm.trust import directories_problem, ownership_problem
+from hafm.processes import (
+    ENV_PATH,
+    Refusals,
+    command_problem,
+    find_program,
+    is_regular_executable,
+    kill_process_group,
+    split_command,
+)
+from hafm.trust import directories_reason
 
 __all__ = [
     "ENV_PATH",
     "NOTIFY_STATES",
     "NOTIFY_TIMEOUT",
+    "PARALLEL_LIMIT",
     "QUEUE_LIMIT",
     "SHUTDOWN_GRACE",
     "Command",
@@ -43,6 +52,7 @@ __all__ = [
     "NotifyQueue",
     "NotifyRunner",
     "Transition",
+    "check_notify_fifo",
     "check_notify_scripts",
     "commands_for",
     "environment",
@@ -55,6 +65,9 @@ log = logging.getLogger("hafm.notify")
 NOTIFY_TIMEOUT = GlobalConfig().notify_timeout
 # Pending transitions per instance before the oldest are coalesced away.
 QUEUE_LIMIT = 64
+# With notify_wait = false: at most this many scripts of one instance (or group) run side by side;
+# more transitions queue behind the least busy of them.
+PARALLEL_LIMIT = 4
 # At shutdown, how long the STOP scripts may run in total (keepalived waits 1 s for notify_stop too).
 SHUTDOWN_GRACE = 1.0
 # Transitions into INIT notify nobody, as in keepalived.
@@ -132,11 +145,11 @@ def commands_for(notify: Notify, transition: Transition) -> list[Command]:
     commands: list[Command] = []
     specific = getattr(notify, state.lower())
     if specific:
-        commands.append(Command(key=f"{prefix}.notify_{state.lower()}", argv=tuple(shlex.split(specific)), env=env))
+        commands.append(Command(key=f"{prefix}.notify_{state.lower()}", argv=split_command(specific), env=env))
     if notify.any:
         priority = transition.priority if transition.priority is not None else 0
         extra = (transition.kind, transition.name, state, str(priority))
-        commands.append(Command(key=f"{prefix}.notify", argv=(*shlex.split(notify.any), *extra), env=env))
+        commands.append(Command(key=f"{prefix}.notify", argv=(*split_command(notify.any), *extra), env=env))
     return commands
 
 
@@ -165,41 +178,29 @@ def _configured(config: Config) -> Iterator[tuple[str, str]]:
 
 def _script_problem(command: str) -> str | None:
     try:
-        argv = shlex.split(command)
+        argv = split_command(command)
     except ValueError as exc:
-        return f"cannot split {command!r} into words: {exc}"
-    if not argv:
-        return "is empty"
-    program = argv[0]
-    if "/" not in program:
-        found = shutil.which(program, path=ENV_PATH)
-        if found is None:
-            return f"{program} is not found in {ENV_PATH} (give an absolute path)"
-        program = found
-    elif not os.path.isabs(program):
+        return str(exc)
+    program = find_program(argv[0])
+    if program is None:
+        return f"{argv[0]} is not found in {ENV_PATH} (give an absolute path)"
+    if not os.path.isabs(program):
         return f"{program} is a relative path (give an absolute path)"
     if not os.path.lexists(program):
-        return f"{program} does not exist"
-    real = os.path.realpath(program)
-    if not os.path.isfile(real):
-        return f"{program} is not a regular file"
-    problem = ownership_problem(real)
-    if problem:
-        return problem
-    if not os.stat(real).st_mode & 0o111:
-        return f"{program} is not executable (chmod 755 {program})"
-    problem = directories_problem(real)
-    return f"{program}: {problem}" if problem else None  # say which program the directory concerns
+        # Name the program, not its first missing directory; a missing program in a directory
+        # others control is worse than missing: say that.
+        return directories_reason(program) or f"{program} does not exist"
+    return command_problem(argv, missing_ok=False) or is_regular_executable(program)
 
 
 def check_notify_scripts(config: Config) -> list[str]:
     """One line per notify command that hafm (as root) must refuse to run.
 
-    The program (``argv[0]``) must exist, be an executable regular file owned
-    by root (or the user hafm runs as) and not writable by group/others; every
-    directory above it must be owned by root and not writable by group/others
-    (sticky directories such as ``/tmp`` excepted).  A program without a
-    ``/`` is looked up in hafm's fixed ``PATH``.  Lines read
+    The program (``argv[0]``; a bare name is looked up in hafm's fixed ``PATH``)
+    must exist and be an executable regular file, and the trust rule
+    (:mod:`hafm.trust`) must hold for it, for every argument naming an existing
+    regular file and for an interpreter's script (:func:`hafm.processes.command_problem`).
+    Lines read
     ``/etc/hafm.toml: vrrp_instance.VI_1.notify_master: /etc/hafm/notify.sh is writable by group/others
     (chmod go-w /etc/hafm/notify.sh)``.
     """
@@ -208,12 +209,32 @@ def check_notify_scripts(config: Config) -> list[str]:
         try:
             problem = _script_problem(command)
         except OSError as exc:
-            problem = f"cannot check {shlex.split(command)[0]}: {exc.strerror or exc}"
+            problem = f"cannot check {command}: {exc.strerror or exc}"
         if problem:
             # Name the file and the full table path, like every other configuration error.
             table_key = key if key.startswith("vrrp_sync_group.") else f"vrrp_instance.{key}"
             problems.append(f"{config.provenance.get(table_key, config.path)}: {table_key}: {problem}")
     return problems
+
+
+def check_notify_fifo(config: Config) -> list[str]:
+    """One line when ``[global] notify_fifo`` is a path root must not write to (checked again at each open):
+    its directory fails the trust rule, or what is there is not a FIFO owned by root that others cannot write."""
+    path = config.global_.notify_fifo
+    if not path:
+        return []
+    problem = directories_reason(os.path.dirname(path) or ".")
+    if problem is None:
+        try:
+            st = os.lstat(path)
+            problem = "it is a symlink" if stat.S_ISLNK(st.st_mode) else _fifo_problem(path, st)
+        except FileNotFoundError:
+            return []  # created at the first transition
+        except OSError as exc:
+            problem = f"cannot check it: {exc.strerror or exc}"
+    if problem is None:
+        return []
+    return [f"{config.provenance.get('global.notify_fifo', config.path)}: global.notify_fifo: refused: {problem}"]
 
 
 # -- the FIFO ------------------------------------------------------------------
@@ -225,6 +246,12 @@ class NotifyFifo:
     The FIFO is created (mode 0600) when missing and opened non-blocking for
     each write burst; with no reader the line is dropped (logged once until a
     reader comes back), and a full pipe drops the line rather than waiting.
+
+    Root writes into it, so it is refused (one log line) unless its directory
+    passes the trust rule (:mod:`hafm.trust`; a sticky directory is fine) and the
+    opened descriptor is a FIFO owned by root (or hafm's user) that others
+    cannot write.  It is opened with ``O_NOFOLLOW`` and checked with ``fstat``,
+    so a symlink or a file swapped in after a check is never written to.
     """
 
     def __init__(self, path: str) -> None:
@@ -235,6 +262,10 @@ class NotifyFifo:
     def _open(self) -> int | None:
         if self._fd is not None:
             return self._fd
+        problem = directories_reason(os.path.dirname(self.path) or ".")
+        if problem:
+            self._complain(f"notify_fifo {self.path} refused: {problem}; notify lines are dropped")
+            return None
         try:
             os.mkfifo(self.path, 0o600)
         except FileExistsError:
@@ -243,18 +274,23 @@ class NotifyFifo:
             self._complain(f"cannot create notify FIFO {self.path}: {exc.strerror}")
             return None
         try:
-            if not stat.S_ISFIFO(os.stat(self.path).st_mode):
-                self._complain(f"notify_fifo {self.path} exists and is not a FIFO; notify lines are dropped")
-                return None
             # O_NONBLOCK: opening for writing with no reader fails (ENXIO) instead of waiting.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno == errno.ENXIO:
                 self._complain(f"notify FIFO {self.path} has no reader; dropping notify lines until one appears")
+            elif exc.errno == errno.ELOOP:
+                self._complain(f"notify_fifo {self.path} refused: it is a symlink; notify lines are dropped")
             else:
                 self._complain(f"cannot open notify FIFO {self.path}: {exc.strerror}")
             return None
-        return self._fd
+        problem = _fifo_problem(self.path, os.fstat(fd))
+        if problem:
+            os.close(fd)
+            self._complain(f"notify_fifo {self.path} refused: {problem}; notify lines are dropped")
+            return None
+        self._fd = fd
+        return fd
 
     def _complain(self, message: str) -> None:
         if not self._complained:
@@ -287,7 +323,19 @@ class NotifyFifo:
             self._fd = None
 
 
+def _fifo_problem(path: str, st: os.stat_result) -> str | None:
+    if not stat.S_ISFIFO(st.st_mode):
+        return "it exists and is not a FIFO"
+    if st.st_uid not in (0, os.getuid()):
+        return f"it is owned by uid {st.st_uid}, not root"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"others can write into it, so a reader cannot trust its lines (chmod go-w {path})"
+    return None
+
+
 # -- running one command -------------------------------------------------------
+
+_refusals = Refusals(log)
 
 
 class _OutputLogger(asyncio.SubprocessProtocol):
@@ -338,13 +386,28 @@ class _OutputLogger(asyncio.SubprocessProtocol):
 
 
 async def run_command(command: Command, timeout: float = NOTIFY_TIMEOUT) -> int | None:
-    """Run one notify command to completion; its exit status, or None if it could not start or was killed.
+    """Run one notify command to completion; its exit status, or None if it was refused, could not start
+    or was killed.
 
-    The script gets stdin from /dev/null, ``command.env`` as its whole
+    Right before starting it, the command passes the trust rule again
+    (:func:`hafm.processes.command_problem`); a refusal is one log line (repeats
+    of the same refusal are rate-limited).  The script gets stdin from /dev/null, ``command.env`` as its whole
     environment and a new session.  Past ``timeout`` (or when cancelled) its
     whole process group is killed.  A child it leaves running after a normal
     exit (a daemon it started) is left alone.
     """
+    if any("\0" in word for word in (*command.argv, *command.env.keys(), *command.env.values())):
+        # From a value filled in at run time (a name, the reason): one line, not a task's traceback.
+        log.error("%s: cannot run %s: an argument or environment value contains a NUL byte", *_what(command))
+        return None
+    try:
+        problem = command_problem(command.argv)
+    except OSError as exc:
+        problem = f"cannot check it: {exc.strerror or exc}"
+    if problem is not None:
+        _refusals.refused(command.key, problem)
+        return None
+    _refusals.allowed(command.key)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     try:
@@ -355,8 +418,8 @@ async def run_command(command: Command, timeout: float = NOTIFY_TIMEOUT) -> int 
             env=dict(command.env),
             start_new_session=True,  # its own process group, killed as a whole
         )
-    except OSError as exc:
-        log.error("%s: cannot run %s: %s", command.key, command.argv[0], exc.strerror or exc)
+    except (OSError, ValueError) as exc:
+        log.error("%s: cannot run %s: %s", *_what(command), getattr(exc, "strerror", None) or exc)
         return None
     pid = transport.get_pid()
     try:
@@ -392,6 +455,10 @@ async def run_command(command: Command, timeout: float = NOTIFY_TIMEOUT) -> int 
     return code
 
 
+def _what(command: Command) -> tuple[str, str]:
+    return command.key, repr(command.argv[0]) if "\0" in command.argv[0] else command.argv[0]
+
+
 # -- ordered queues ------------------------------------------------------------
 
 
@@ -410,7 +477,6 @@ class NotifyQueue:
         self.timeout = timeout
         self.pending: collections.deque[_Entry] = collections.deque()
         self.running: _Entry | None = None
-        self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker: asyncio.Task[None] | None = None
@@ -427,21 +493,23 @@ class NotifyQueue:
             log.warning("%s: notify queue full, coalesced %d pending transitions", self.name, dropped)
         self.pending.append(entry)
         self._idle.clear()
-        self._wakeup.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name=f"notify {self.name}")
 
+    @property
+    def idle(self) -> bool:
+        """Nothing pending or running (the worker task has ended or is ending)."""
+        return not self.pending and self.running is None
+
     async def _work(self) -> None:
-        while True:
-            if not self.pending:
-                self._idle.set()
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
+        # The worker ends when the queue is empty (put starts a new one): an idle queue holds no task.
+        while self.pending:
             self.running = self.pending.popleft()
             self._current = asyncio.create_task(self._run(self.running))
             try:
                 await asyncio.wait({self._current})
+                if not self._current.cancelled() and (exc := self._current.exception()) is not None:
+                    log.error("%s: notify failed: %s: %s", self.name, type(exc).__name__, exc)
             except asyncio.CancelledError:
                 self._current.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -450,6 +518,7 @@ class NotifyQueue:
             finally:
                 self.running = None
                 self._current = None
+        self._idle.set()
 
     async def _run(self, entry: _Entry) -> None:
         for command in entry.commands:
@@ -550,19 +619,26 @@ class NotifyRunner:
         self._queue_for(transition).put(_Entry(transition=transition, commands=tuple(commands)))
 
     def _queue_for(self, transition: Transition) -> NotifyQueue:
-        """The instance's one queue; with ``notify_wait = false`` any idle queue of a small pool,
-        so a transition's scripts start at once, as keepalived does."""
+        """The instance's one queue; with ``notify_wait = false`` an idle one of at most
+        :data:`PARALLEL_LIMIT`, so a transition's scripts start at once, as keepalived does.
+        When all are busy, the least loaded one (its coalescing bounds it); idle extra queues are freed."""
+        kind, name = transition.kind, transition.name
         serial = 0
         if not self.config.global_.notify_wait:
-            while (queue := self.queues.get((transition.kind, transition.name, serial))) is not None:
-                if not queue.pending and queue.running is None:
-                    return queue
-                serial += 1
-        key = (transition.kind, transition.name, serial)
-        queue = self.queues.get(key)
+            mine = {key[2]: queue for key, queue in self.queues.items() if key[:2] == (kind, name)}
+            idle = sorted(number for number, queue in mine.items() if queue.idle)
+            for number in idle[1:]:
+                del self.queues[(kind, name, number)]
+            if idle:
+                serial = idle[0]
+            elif len(mine) < PARALLEL_LIMIT:
+                serial = min(set(range(PARALLEL_LIMIT)) - set(mine))
+            else:
+                serial = min(mine, key=lambda number: (len(mine[number].pending), number))
+        queue = self.queues.get((kind, name, serial))
         if queue is None:
-            label = _key_prefix(transition.kind, transition.name)
-            queue = self.queues[key] = NotifyQueue(label, limit=self.queue_limit, timeout=self.timeout)
+            label = _key_prefix(kind, name)
+            queue = self.queues[(kind, name, serial)] = NotifyQueue(label, limit=self.queue_limit, timeout=self.timeout)
         return queue
 
     async def aclose(self, grace: float = SHUTDOWN_GRACE) -> None:

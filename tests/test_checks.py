@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import grp
+import logging
 import os
+import pwd
+import resource
 import shutil
 import socket
 import subprocess
@@ -21,6 +25,7 @@ from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, ProbeResult
 from hafm.plugin_manager import check_types, make_plugin_manager
 from hafm.shell.checks import run_probe
+from hafm_plugins import check_file
 
 TYPES = check_types(make_plugin_manager(load_entry_points=False))
 
@@ -242,8 +247,13 @@ def test_script_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="running as another user needs root")
-def test_script_runs_as_user() -> None:
-    assert probe_once("script", {"script": "id -un", "user": "nobody"}).detail == "exit 0: nobody"
+def test_script_runs_as_user_with_its_groups_not_roots() -> None:
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    groups = ",".join(f"{gid}({grp.getgrgid(gid).gr_name})" for gid in os.getgrouplist("nobody", nobody.pw_gid))
+    assert probe_once("script", {"script": "id", "user": "nobody"}).detail == (
+        f"exit 0: uid={nobody.pw_uid}(nobody) gid={nobody.pw_gid}({group}) groups={groups}"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -273,8 +283,9 @@ def test_script_validation() -> None:
     assert validate({}) == [("script", "required key is missing")]
     assert validate({"script": ""}) == [("script", "is empty")]
     assert validate({"script": "echo 'unterminated"}) == [
-        ("script", "cannot be split into words: No closing quotation")
+        ("script", 'cannot split "echo \'unterminated" into words: No closing quotation')
     ]
+    assert validate({"script": "/bin/true \0"}) == [("script", "contains a NUL byte")]
     assert validate({"script": ["ok", 3]}) == [("script", "must be a string or a list of strings")]
     assert validate({"script": "true", "user": "hafm-no-such-user"}) == [("user", "no such user 'hafm-no-such-user'")]
     assert validate({"script": "true", "usr": "root"}) == [("usr", "unknown key (did you mean user?)")]
@@ -290,6 +301,91 @@ def test_script_another_user_could_have_written_is_refused(tmp_path: Path) -> No
     ]
     script.chmod(0o755)
     assert TYPES["script"].validate({"script": [str(script), "--quiet"]}) == []
+
+
+def probe_many(check_type: str, options: Mapping[str, Any], runs: int, before_run: Any = None) -> list[ProbeResult]:
+    """Build one probe and run it ``runs`` times, calling ``before_run(number)`` before each."""
+    kind: CheckType = TYPES[check_type]
+    probe = kind.create(CheckConfig(name="t", type=check_type, timeout=2, options=dict(options)))
+
+    async def scenario() -> list[ProbeResult]:
+        results = []
+        for number in range(runs):
+            if before_run is not None:
+                before_run(number)
+            results.append(await run_probe(probe, timeout=2, plugin=kind.plugin))
+        return results
+
+    return asyncio.run(scenario())
+
+
+def test_script_missing_program_needs_trusted_directories_at_load(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert TYPES["script"].validate({"script": f"{shared}/chk.sh -q"}) == [
+        ("script", f"refused: {shared}/chk.sh: directory {shared} is writable by group/others (chmod go-w {shared})")
+    ]
+    shared.chmod(0o1777)  # sticky, like /tmp: whoever creates the file owns it, and that is checked before each run
+    assert TYPES["script"].validate({"script": f"{shared}/chk.sh -q"}) == []
+
+
+def test_script_is_checked_before_every_run_when_it_appears_and_when_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    program = tmp_path / "chk.sh"
+    options = {"script": str(program)}
+    assert TYPES["script"].validate(options) == [], "not there yet: left to fail its probes"
+
+    def change(number: int) -> None:
+        if number == 1:  # appears, writable by others
+            program.write_text("#!/bin/sh\necho ran\n")
+            program.chmod(0o777)
+        elif number == 3:
+            program.chmod(0o755)
+
+    refused = f"refused: {program} is writable by group/others (chmod go-w {program})"
+    with caplog.at_level(logging.INFO, logger="hafm.check.script"):
+        results = probe_many("script", options, 4, change)
+    assert results == [
+        ProbeResult(ok=False, detail=f"cannot run {program}: No such file or directory"),
+        ProbeResult(ok=False, detail=refused),
+        ProbeResult(ok=False, detail=refused),
+        ProbeResult(ok=True, detail="exit 0: ran"),
+    ]
+    assert caplog.messages == [
+        f"check.t: refused to run: {refused.removeprefix('refused: ')}",
+        "check.t: trusted again, running it",
+    ]
+
+
+@pytest.mark.parametrize(
+    "script", ["sh {bad}", "/usr/bin/env python3 {bad}", "{ok} {bad}", ["sh", "-c", "{bad} --now"]]
+)
+def test_script_interpreted_files_and_file_arguments_must_be_trusted(tmp_path: Path, script: str | list[str]) -> None:
+    ok = tmp_path / "ok.sh"
+    ok.write_text("#!/bin/sh\n")
+    ok.chmod(0o755)
+    bad = tmp_path / "bad.sh"
+    bad.write_text("exit 0\n")
+    bad.chmod(0o666)
+    words = [script] if isinstance(script, str) else script
+    filled = [word.format(ok=ok, bad=bad) for word in words]
+    options = {"script": filled[0] if isinstance(script, str) else filled}
+    assert TYPES["script"].validate(options) == [
+        ("script", f"refused: {bad} is writable by group/others (chmod go-w {bad})")
+    ]
+
+
+def test_script_output_is_never_held_whole() -> None:
+    # 150 MB of output: memory must not grow with it (it took RSS from 22 to 309 MB before).
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = probe_once(
+        "script", {"script": ["sh", "-c", "head -c 150000000 /dev/zero; echo; echo last line"]}, timeout=30
+    )
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert result == ProbeResult(ok=True, detail="exit 0: last line")
+    assert grown_kib < 32 * 1024, f"RSS grew by {grown_kib} KiB"
 
 
 # -- file -------------------------------------------------------------------------------------
@@ -328,6 +424,36 @@ def test_file_fifo_does_not_block(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     result = probe_once("file", {"path": str(fifo)}, timeout=1)
     assert result.ok is False and "timeout" not in result.detail
+
+
+def test_hung_file_reads_do_not_starve_dns_lookups_of_other_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    real_read = check_file.read_value
+
+    def hung_read(path: str) -> ProbeResult:  # a dead NFS mount
+        gate.wait()
+        return real_read(path)
+
+    monkeypatch.setattr(check_file, "read_value", hung_read)
+
+    async def scenario() -> None:
+        probes = [
+            TYPES["file"].create(CheckConfig(name=f"f{n}", type="file", timeout=0.05, options={"path": f"/nfs/{n}"}))
+            for n in range(8)
+        ]
+        results = await asyncio.gather(*(run_probe(probe, timeout=0.05) for probe in probes))
+        assert {result.detail for result in results} == {"timeout after 0.05 s"}
+        # Its previous read still hangs: fail at once rather than take another thread.
+        assert await run_probe(probes[0], timeout=5) == ProbeResult(
+            ok=False, detail="the previous read of /nfs/0 is still hung"
+        )
+        loop = asyncio.get_running_loop()
+        assert await asyncio.wait_for(loop.getaddrinfo("localhost", 80), 5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
 
 
 def test_file_validation() -> None:

@@ -18,12 +18,15 @@ import pytest
 import hafm_plugins.notify as notify_plugin
 from hafm.config.model import Config, GlobalConfig, InstanceConfig, Notify, SyncGroupConfig, Vip
 from hafm.plugin_manager import call_safely, make_plugin_manager
+from hafm.processes import Refusals
+from hafm_plugins import notify_runner
 from hafm_plugins.notify_runner import (
     ENV_PATH,
     Command,
     NotifyFifo,
     NotifyRunner,
     Transition,
+    check_notify_fifo,
     check_notify_scripts,
     commands_for,
     environment,
@@ -51,6 +54,11 @@ def script(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
     path.write_text(body)
     path.chmod(mode)
     return path
+
+
+def recorder(directory: Path) -> tuple[Path, Path]:
+    """A RECORDER script and the log it should write, for VI_1."""
+    return script(directory, "rec.sh", RECORDER), directory / "vi1.log"
 
 
 def instance(
@@ -108,6 +116,19 @@ async def until_idle(runner: NotifyRunner, timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
         for queue in runner.queues.values():
             await queue.wait_idle()
+
+
+def play(cfg: Config, *changes: tuple[str, str, str]) -> None:
+    """Feed VI_1 the transitions ``(old, new, reason)`` (priority 100) and wait for their scripts."""
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        for old, new, reason in changes:
+            runner.instance_changed("VI_1", old, new, reason, 100)
+        await until_idle(runner)
+        await runner.aclose()
+
+    run(scenario())
 
 
 # -- argv and environment --------------------------------------------------------
@@ -216,8 +237,7 @@ def test_script_sees_exactly_the_documented_argv_and_environment(tmp_path: Path)
 
 
 def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.15", backup=f"{rec} {log} 0.15")))
 
     async def scenario() -> float:
@@ -237,8 +257,7 @@ def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_pat
 
 
 def test_notify_wait_false_starts_each_transition_at_once(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.3", backup=f"{rec} {log} 0.3")), wait=False)
 
     async def scenario() -> None:
@@ -248,7 +267,7 @@ def test_notify_wait_false_starts_each_transition_at_once(tmp_path: Path) -> Non
         await until_idle(runner)
         runner.instance_changed("VI_1", "BACKUP", "MASTER", "c", 100)  # reuses an idle queue
         await until_idle(runner)
-        assert len(runner.queues) == 2
+        assert len(runner.queues) == 1, "the idle extra queue was freed"
         await runner.aclose()
 
     run(scenario())
@@ -261,18 +280,9 @@ def test_notify_wait_false_starts_each_transition_at_once(tmp_path: Path) -> Non
 
 
 def test_generic_notify_runs_after_the_specific_script_never_beside_it(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.1 specific", any=f"{rec} {log} 0.1")))
-
-    async def scenario() -> None:
-        runner = NotifyRunner(cfg)
-        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
-        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
-        await until_idle(runner)
-        await runner.aclose()
-
-    run(scenario())
+    play(cfg, ("BACKUP", "MASTER", "a"), ("MASTER", "BACKUP", "b"))
     starts = [(state, extra) for kind, _, state, _, extra in records(log) if kind == "start"]
     assert starts == [
         ("MASTER", "specific"),
@@ -324,8 +334,7 @@ def test_notify_timeout_from_the_config_kills_a_hanging_script_and_the_next_one_
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     hang = script(tmp_path, "hang.sh", "#!/bin/sh\nexec sleep 60\n")
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=str(hang), backup=f"{rec} {log} 0")), timeout=0.4)
 
     async def scenario() -> float:
@@ -373,19 +382,10 @@ def test_output_is_logged_with_the_script_name_and_failures_are_reported(
 def test_missing_program_is_one_log_line_and_the_queue_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=str(tmp_path / "gone.sh"), backup=f"{rec} {log} 0")))
-
-    async def scenario() -> None:
-        runner = NotifyRunner(cfg)
-        runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
-        runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
-        await until_idle(runner)
-        await runner.aclose()
-
     with caplog.at_level(logging.INFO, logger="hafm.notify"):
-        run(scenario())
+        play(cfg, ("BACKUP", "MASTER", "a"), ("MASTER", "BACKUP", "b"))
     assert f"VI_1.notify_master: cannot run {tmp_path / 'gone.sh'}: No such file or directory" in caplog.text
     assert [state for state, _, _ in runs(log)] == ["BACKUP"]
 
@@ -417,8 +417,7 @@ def test_daemon_a_script_started_is_left_running_and_does_not_block_the_queue(tm
 def test_full_queue_coalesces_oldest_entries_keeps_order_and_the_latest(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(any=f"{rec} {log} 0.05")))
 
     async def scenario() -> None:
@@ -507,8 +506,7 @@ def test_fifo_without_reader_drops_lines_at_once_and_logs_once(
 
 
 def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hanging_master(tmp_path: Path) -> None:
-    rec = script(tmp_path, "rec.sh", RECORDER)
-    log = tmp_path / "vi1.log"
+    rec, log = recorder(tmp_path)
     pidfile = tmp_path / "hang.pid"
     hang = script(tmp_path, "hang.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
     group_log = tmp_path / "g1.log"
@@ -530,6 +528,7 @@ def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hangin
         runner = notify_plugin.runner()
         assert runner is not None
         assert await asyncio.to_thread(lambda: _wait_file(pidfile)), "notify_master never started"
+        assert await asyncio.to_thread(lambda: _wait_file(group_log)), "the group's notify never started"
         # As in the daemon: the STOP hook call is scheduled, then shutdown is awaited.
         stop = asyncio.create_task(
             call_safely(
@@ -628,15 +627,243 @@ def test_script_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> No
     assert check_notify_scripts(cfg) == []
 
 
+def test_a_symlink_in_a_directory_others_can_write_is_refused_though_its_target_is_fine(tmp_path: Path) -> None:
+    ok = script(tmp_path, "notify.sh", "#!/bin/sh\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "notify.sh").symlink_to(ok)  # another user could retarget it after start-up
+    cfg = config(instance(notify=Notify(master=str(shared / "notify.sh"))))
+    assert check_notify_scripts(cfg) == [
+        CFG + f"vrrp_instance.VI_1.notify_master: {shared / 'notify.sh'}: directory {shared} is writable by "
+        f"group/others (chmod go-w {shared})"
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/bin/sh {bad}",  # the script of an interpreter
+        "/usr/bin/env python3 -u {bad} --flag",
+        "env -S 'LANG=C perl {bad}'",
+        "{ok} --config {bad}",  # any argument naming an existing file
+        "sh -ec 'echo starting; {bad} now'",  # the commands of a sh -c payload
+    ],
+)
+def test_interpreter_scripts_and_file_arguments_are_checked_too(tmp_path: Path, command: str) -> None:
+    ok = script(tmp_path, "ok.sh", "#!/bin/sh\n")
+    bad = script(tmp_path, "n.sh", "#!/bin/sh\n", mode=0o666)
+    cfg = config(instance(notify=Notify(master=command.format(ok=ok, bad=bad))))
+    assert check_notify_scripts(cfg) == [
+        CFG + f"vrrp_instance.VI_1.notify_master: {bad} is writable by group/others (chmod go-w {bad})"
+    ]
+    bad.chmod(0o644)
+    assert check_notify_scripts(cfg) == []
+
+
+def test_a_nul_byte_in_a_configured_command_is_a_config_error() -> None:
+    cfg = config(instance(notify=Notify(master="/bin/true a\0b")))
+    assert check_notify_scripts(cfg) == [CFG + "vrrp_instance.VI_1.notify_master: contains a NUL byte"]
+
+
+def test_a_nul_byte_filled_in_at_run_time_is_one_error_line_and_the_queue_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec, log = recorder(tmp_path)
+    cfg = config(instance(notify=Notify(any=f"{rec} {log} 0")))
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        play(cfg, ("BACKUP", "MASTER", "peer said \0"), ("MASTER", "BACKUP", "fine"))  # the NUL: HAFM_REASON
+    assert f"VI_1.notify: cannot run {rec}: an argument or environment value contains a NUL byte" in caplog.text
+    assert "Traceback" not in caplog.text and "exception" not in caplog.text.lower()
+    assert [state for state, _, _ in runs(log)] == ["BACKUP"]
+
+
+def test_a_script_is_checked_again_before_every_run_and_refused_with_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec, log = recorder(tmp_path)
+    cfg = config(instance(notify=Notify(any=f"{rec} {log} 0")))
+    assert check_notify_scripts(cfg) == []
+
+    async def flap(runner: NotifyRunner, times: int) -> None:
+        for number in range(times):
+            runner.instance_changed("VI_1", "BACKUP", "MASTER" if number % 2 else "BACKUP", "flap", number)
+        await until_idle(runner)
+
+    async def scenario() -> None:
+        runner = NotifyRunner(cfg)
+        await flap(runner, 1)
+        rec.chmod(0o777)  # became writable after start-up
+        await flap(runner, 3)
+        rec.chmod(0o755)
+        await flap(runner, 1)
+        await runner.aclose()
+
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        run(scenario())
+    assert len(runs(log)) == 2, "the three runs in between were refused"
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals == [f"VI_1.notify: refused to run: {rec} is writable by group/others (chmod go-w {rec})"]
+    assert "VI_1.notify: trusted again, running it" in caplog.text
+
+
+def test_refusals_are_logged_again_only_after_the_repeat_interval(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    refusals = Refusals(logging.getLogger("hafm.test"), repeat=600, now=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="hafm.test"):
+        for at in (0, 1, 599, 600, 601):
+            now[0] = at
+            refusals.refused("VI_1.notify", "x is writable")
+        refusals.refused("VI_1.notify", "y is writable")  # another problem: at once
+    assert [r.getMessage() for r in caplog.records] == ["VI_1.notify: refused to run: x is writable"] * 2 + [
+        "VI_1.notify: refused to run: y is writable"
+    ]
+
+
+def test_notify_wait_false_runs_at_most_a_few_scripts_per_instance_and_frees_idle_queues(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    running = 0
+    most = 0
+    ran = 0
+
+    async def fake_run_command(command: Command, timeout: float = 0) -> int | None:
+        nonlocal running, most, ran
+        running += 1
+        most = max(most, running)
+        try:
+            await release.wait()
+        finally:
+            running -= 1
+        ran += 1
+        return 0
+
+    monkeypatch.setattr(notify_runner, "run_command", fake_run_command)
+    cfg = config(instance(notify=Notify(any="/bin/true")), wait=False)
+
+    async def scenario() -> None:
+        nonlocal release
+        release = asyncio.Event()
+        runner = NotifyRunner(cfg)
+        for number in range(100):
+            runner.instance_changed("VI_1", "BACKUP", "MASTER" if number % 2 else "BACKUP", "flap", number)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert most == notify_runner.PARALLEL_LIMIT
+        assert len(runner.queues) == notify_runner.PARALLEL_LIMIT
+        release.set()
+        await until_idle(runner)
+        runner.instance_changed("VI_1", "BACKUP", "MASTER", "again", 100)
+        await until_idle(runner)
+        assert len(runner.queues) == 1, "idle queues are freed"
+        assert [t for t in asyncio.all_tasks() if t.get_name().startswith("notify ")] == [], "no idle worker"
+        await runner.aclose()
+
+    release = asyncio.Event()
+    run(scenario())
+    assert most == notify_runner.PARALLEL_LIMIT
+    assert ran == 101
+
+
+# -- the FIFO is root's: no symlink, no file swapped in, no directory others control ---------
+
+
+def test_fifo_through_a_symlink_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    real = tmp_path / "real.fifo"
+    os.mkfifo(real, 0o600)
+    (tmp_path / "notify.fifo").symlink_to(real)
+    reader = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+    fifo = NotifyFifo(str(tmp_path / "notify.fifo"))
+    try:
+        with caplog.at_level(logging.INFO, logger="hafm.notify"):
+            assert [fifo.write('INSTANCE "VI_1" MASTER 100\n') for _ in range(2)] == [False, False]
+        assert os.read(reader, 100) == b"", "nothing was written (and no writer ever opened it)"
+    finally:
+        os.close(reader)
+        fifo.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"notify_fifo {tmp_path / 'notify.fifo'} refused: it is a symlink; notify lines are dropped"
+    ]
+
+
+def test_a_regular_file_at_the_fifo_path_is_never_written(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "notify.fifo"
+    path.write_text("precious\n")
+    path.chmod(0o600)
+    fifo = NotifyFifo(str(path))
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        assert fifo.write('INSTANCE "VI_1" MASTER 100\n') is False
+    assert path.read_text() == "precious\n"
+    assert caplog.messages == [f"notify_fifo {path} refused: it exists and is not a FIFO; notify lines are dropped"]
+
+
+def test_fifo_in_a_directory_others_can_write_is_refused_unless_sticky(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    fifo = NotifyFifo(str(shared / "notify.fifo"))
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+        assert fifo.write("x\n") is False
+    assert not (shared / "notify.fifo").exists()
+    assert caplog.messages == [
+        f"notify_fifo {shared / 'notify.fifo'} refused: directory {shared} is writable by group/others "
+        f"(chmod go-w {shared}); notify lines are dropped"
+    ]
+    shared.chmod(0o1777)  # like /tmp
+    fifo = NotifyFifo(str(shared / "notify.fifo"))
+    assert fifo.write("x\n") is False  # no reader, but created
+    assert stat.S_ISFIFO((shared / "notify.fifo").stat().st_mode)
+
+
+def test_check_config_refuses_a_fifo_path_root_must_not_write_to(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (tmp_path / "link.fifo").symlink_to(tmp_path / "real.fifo")
+    (tmp_path / "file.fifo").write_text("")
+    os.mkfifo(tmp_path / "ok.fifo", 0o600)
+    refused = {
+        shared / "n.fifo": f"directory {shared} is writable by group/others (chmod go-w {shared})",
+        tmp_path / "link.fifo": "it is a symlink",
+        tmp_path / "file.fifo": "it exists and is not a FIFO",
+    }
+    for path, problem in refused.items():
+        assert check_notify_fifo(config(fifo=str(path))) == [CFG + f"global.notify_fifo: refused: {problem}"]
+    assert check_notify_fifo(config(fifo=str(tmp_path / "ok.fifo"))) == []
+    assert check_notify_fifo(config(fifo=str(tmp_path / "not-yet.fifo"))) == []
+    pm = make_plugin_manager(load_entry_points=False)
+    assert [CFG + f"global.notify_fifo: refused: {refused[shared / 'n.fifo']}"] in pm.hook.hafm_validate_config(
+        config=config(fifo=str(shared / "n.fifo"))
+    )
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown needs root")
+def test_fifo_owned_by_another_user_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "notify.fifo"
+    os.mkfifo(path, 0o600)
+    os.chown(path, 65534, 65534)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    fifo = NotifyFifo(str(path))
+    try:
+        with caplog.at_level(logging.INFO, logger="hafm.notify"):
+            assert fifo.write("x\n") is False
+    finally:
+        os.close(reader)
+    assert caplog.messages == [
+        f"notify_fifo {path} refused: it is owned by uid 65534, not root; notify lines are dropped"
+    ]
+
+
 # -- docs/notify.md stays true -------------------------------------------------------------
 
 
 def test_docs_state_the_real_defaults_and_every_variable() -> None:
-    from hafm_plugins import notify_runner
-
     docs = (Path(__file__).resolve().parent.parent / "docs" / "notify.md").read_text()
     assert f"**Timeout: {notify_runner.NOTIFY_TIMEOUT:g} s**" in docs
     assert f"at most **{notify_runner.QUEUE_LIMIT}** pending" in docs
+    assert f"at most **{notify_runner.PARALLEL_LIMIT}** run side" in docs
     assert f"**{notify_runner.SHUTDOWN_GRACE:g} s**" in docs
     assert f"`{ENV_PATH}`" in docs
     instance_env = environment(
