@@ -118,6 +118,17 @@ def hafm_startup(config: Config) -> None:
 
 
 @hookspec
+def hafm_status() -> dict[str, Any]:  # type: ignore[empty-body]
+    """``hafm status`` (and the metrics endpoint) asks for the plugin's own section.
+
+    Return a dict of top-level sections to add to the status document, e.g.
+    ``{"notify": {"runs": 12, "failures": 1}}`` (JSON types only), or
+    ``None``.  Called on the event loop, so it must return at once.  A
+    section named like a core one (``instances``, ``checks``…) is ignored.
+    """
+
+
+@hookspec
 def hafm_shutdown(config: Config) -> None:
     """The daemon is stopping (SIGTERM/SIGINT) after its instances have
     left MASTER and sent their priority-0 advertisements.

@@ -62,7 +62,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hafm_plugins.check_script",
     "hafm_plugins.check_file",
     "hafm_plugins.check_ping",
-    "hafm_plugins.notify",
+    "hafm_plugins.notify:NotifyPlugin",
 )
 
 ENTRY_POINT_GROUP = PROJECT_NAME
@@ -116,8 +116,8 @@ def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: 
     """
     pm = HafmPluginManager()
     pm.add_hookspecs(hookspecs)
-    for module_name in DEFAULT_PLUGINS:
-        _register(pm, importlib.import_module(module_name), module_name, "builtin")
+    for name in DEFAULT_PLUGINS:
+        _register(pm, _builtin(name), name.partition(":")[0], "builtin")
     if load_entry_points:
         _load_entry_points(pm)
     for directory in plugin_dirs:
@@ -127,6 +127,13 @@ def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: 
             _load_dropin(pm, path)
     _check_pending(pm)
     return pm
+
+
+def _builtin(name: str) -> object:
+    """``module`` registers the module; ``module:Class`` a fresh instance, so each manager has its own state."""
+    module_name, _, class_name = name.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)() if class_name else module
 
 
 def _load_entry_points(pm: HafmPluginManager) -> None:

@@ -468,11 +468,27 @@ class _Entry:
     commands: tuple[Command, ...]
 
 
+@dataclass(kw_only=True)
+class NotifyStats:
+    """Scripts run and failed (non-zero exit, killed at the timeout, or not started), for ``hafm status``."""
+
+    runs: int = 0
+    failures: int = 0
+
+
 class NotifyQueue:
     """The pending transitions of one instance or group, run by one worker, one at a time."""
 
-    def __init__(self, name: str, *, limit: int = QUEUE_LIMIT, timeout: float = NOTIFY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        limit: int = QUEUE_LIMIT,
+        timeout: float = NOTIFY_TIMEOUT,
+        stats: NotifyStats | None = None,
+    ) -> None:
         self.name = name
+        self.stats = stats if stats is not None else NotifyStats()
         self.limit = max(limit, 2)
         self.timeout = timeout
         self.pending: collections.deque[_Entry] = collections.deque()
@@ -522,7 +538,10 @@ class NotifyQueue:
 
     async def _run(self, entry: _Entry) -> None:
         for command in entry.commands:
-            await run_command(command, self.timeout)
+            code = await run_command(command, self.timeout)
+            self.stats.runs += 1
+            if code != 0:
+                self.stats.failures += 1
 
     def abort_running(self) -> _Entry | None:
         """Kill the script now running (its process group); the worker goes on with the next entry."""
@@ -555,6 +574,7 @@ class NotifyRunner:
     def __init__(self, config: Config, *, queue_limit: int = QUEUE_LIMIT) -> None:
         self.timeout = config.global_.notify_timeout
         self.queue_limit = queue_limit
+        self.stats = NotifyStats()
         self.queues: dict[tuple[str, str, int], NotifyQueue] = {}
         self.fifo: NotifyFifo | None = None
         self.closing = False
@@ -638,7 +658,9 @@ class NotifyRunner:
         queue = self.queues.get((kind, name, serial))
         if queue is None:
             label = _key_prefix(kind, name)
-            queue = self.queues[(kind, name, serial)] = NotifyQueue(label, limit=self.queue_limit, timeout=self.timeout)
+            queue = self.queues[(kind, name, serial)] = NotifyQueue(
+                label, limit=self.queue_limit, timeout=self.timeout, stats=self.stats
+            )
         return queue
 
     async def aclose(self, grace: float = SHUTDOWN_GRACE) -> None:

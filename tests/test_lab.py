@@ -192,16 +192,12 @@ def test_drop_multicast_vrrp_drops_multicast_but_not_unicast(lab: Lab) -> None:
     with _vrrp_listener(b) as listener:
         assert _vrrp_delivered(a, listener, "224.0.0.18")
         lab.drop_multicast_vrrp()
-        lab.drop_multicast_vrrp()  # idempotent: still one copy of each rule
+        lab.drop_multicast_vrrp()  # idempotent: one call to turn it off below is enough
         try:
-            ruleset = lab.bridge_run("nft", "list", "ruleset").stdout
-            assert ruleset.count("ip daddr 224.0.0.18") == 1
-            assert ruleset.count("ip6 daddr ff02::12") == 1
             assert not _vrrp_delivered(a, listener, "224.0.0.18")
             assert _vrrp_delivered(a, listener, B_IP)  # unicast VRRP still passes
         finally:
             lab.drop_multicast_vrrp(on=False)
-        assert "224.0.0.18" not in lab.bridge_run("nft", "list", "ruleset").stdout
         assert _vrrp_delivered(a, listener, "224.0.0.18")
 
 
@@ -211,12 +207,12 @@ def test_random_loss(lab: Lab) -> None:
     lab.random_loss(100)
     try:
         assert not a.ping(B_IP, timeout=0.3)
-        lab.random_loss(50)
-        assert "numgen random mod 100 < 50" in lab.bridge_run("nft", "list", "ruleset").stdout
+        lab.random_loss(50)  # some of 40 pings come back, some do not (all or none: p < 1e-4)
+        answered = sum(a.ping(B_IP, timeout=0.2) for _ in range(40))
+        assert 1 <= answered <= 39, answered
     finally:
         lab.random_loss(0)
-    assert "numgen" not in lab.bridge_run("nft", "list", "ruleset").stdout
-    assert a.ping(B_IP)
+    assert all(a.ping(B_IP) for _ in range(5))
     with pytest.raises(ValueError, match="0..100"):
         lab.random_loss(101)
 

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-import hafm_plugins.notify as notify_plugin
 from hafm.config.model import Config, GlobalConfig, InstanceConfig, Notify, SyncGroupConfig, Vip
 from hafm.plugin_manager import call_safely, make_plugin_manager
 from hafm.processes import Refusals
@@ -240,19 +239,17 @@ def test_fast_flap_runs_every_script_in_transition_order_without_overlap(tmp_pat
     rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=f"{rec} {log} 0.15", backup=f"{rec} {log} 0.15")))
 
-    async def scenario() -> float:
+    async def scenario() -> bool:
         runner = NotifyRunner(cfg)
-        started = time.monotonic()
         runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
         runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
         runner.instance_changed("VI_1", "BACKUP", "MASTER", "c", 100)
-        returned = time.monotonic() - started
+        finished_when_queued = log.exists()  # queueing returns before any script has started
         await until_idle(runner)
         await runner.aclose()
-        return returned
+        return finished_when_queued
 
-    returned = run(scenario())
-    assert returned < 0.05, "queueing must not wait for the scripts"
+    assert run(scenario()) is False, "queueing must not wait for the scripts"
     assert [state for state, _, _ in runs(log)] == ["MASTER", "BACKUP", "MASTER"]
 
 
@@ -321,10 +318,8 @@ def test_hanging_script_is_killed_with_its_process_group_at_timeout(
     hang = script(tmp_path, "hang.sh", f"#!/bin/sh\nsleep 60 &\necho $! > {pidfile}\nwait\n")
     command = Command(key="VI_1.notify_master", argv=(str(hang),), env={"PATH": ENV_PATH})
 
-    started = time.monotonic()
     with caplog.at_level(logging.INFO, logger="hafm.notify"):
         assert run(run_command(command, timeout=0.5)) is None
-    assert time.monotonic() - started < 3
     child = int(pidfile.read_text())
     assert wait_dead(child), "the script's background child survived the timeout"
     assert f"VI_1.notify_master: {hang} still running after 0.5 s: killed its process group" in caplog.text
@@ -337,20 +332,17 @@ def test_notify_timeout_from_the_config_kills_a_hanging_script_and_the_next_one_
     rec, log = recorder(tmp_path)
     cfg = config(instance(notify=Notify(master=str(hang), backup=f"{rec} {log} 0")), timeout=0.4)
 
-    async def scenario() -> float:
+    async def scenario() -> None:
         runner = NotifyRunner(cfg)
-        started = time.monotonic()
         runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
         runner.instance_changed("VI_1", "MASTER", "BACKUP", "b", 100)
         await until_idle(runner)
         await runner.aclose()
-        return time.monotonic() - started
 
     with caplog.at_level(logging.INFO, logger="hafm.notify"):
-        took = run(scenario())
+        run(scenario())
     assert f"VI_1.notify_master: {hang} still running after 0.4 s: killed its process group" in caplog.text
     assert [state for state, _, _ in runs(log)] == ["BACKUP"]
-    assert took < 3
 
 
 def wait_dead(pid: int, timeout: float = 3) -> bool:
@@ -392,23 +384,20 @@ def test_missing_program_is_one_log_line_and_the_queue_goes_on(
 
 def test_daemon_a_script_started_is_left_running_and_does_not_block_the_queue(tmp_path: Path) -> None:
     pidfile = tmp_path / "daemon.pid"
-    # Like tomcat's startup.sh: starts a background process that keeps stdout open, and exits.
-    starter = script(tmp_path, "start.sh", f"#!/bin/sh\nsleep 30 &\necho $! > {pidfile}\necho started\n")
+    # Like tomcat's startup.sh: starts a background process that keeps stdout open, and exits.  The
+    # child outlives pytest's timeout: a queue waiting for the pipe would fail the test.
+    starter = script(tmp_path, "start.sh", f"#!/bin/sh\nsleep 600 &\necho $! > {pidfile}\necho started\n")
     cfg = config(instance(notify=Notify(master=str(starter))))
 
-    async def scenario() -> float:
+    async def scenario() -> None:
         runner = NotifyRunner(cfg)
-        began = time.monotonic()
         runner.instance_changed("VI_1", "BACKUP", "MASTER", "a", 100)
         await until_idle(runner)
-        took = time.monotonic() - began
         await runner.aclose()
-        return took
 
-    took = run(scenario())
+    run(scenario())
     child = int(pidfile.read_text())
     try:
-        assert took < 2, f"the queue waited {took:.2f} s for a pipe held by a background child"
         assert not wait_dead(child, timeout=0.2), "a daemon started by a finished notify script was killed"
     finally:
         os.kill(child, 9)
@@ -486,10 +475,8 @@ def test_fifo_without_reader_drops_lines_at_once_and_logs_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fifo = NotifyFifo(str(tmp_path / "nobody.fifo"))
-    started = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="hafm.notify"):
+    with caplog.at_level(logging.INFO, logger="hafm.notify"):  # opened O_NONBLOCK: a blocking open would hang
         assert [fifo.write('INSTANCE "VI_1" MASTER 100\n') for _ in range(3)] == [False, False, False]
-    assert time.monotonic() - started < 0.5
     assert [r.getMessage() for r in caplog.records] == [
         f"notify FIFO {tmp_path / 'nobody.fifo'} has no reader; dropping notify lines until one appears"
     ]
@@ -508,15 +495,17 @@ def test_fifo_without_reader_drops_lines_at_once_and_logs_once(
 def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hanging_master(tmp_path: Path) -> None:
     rec, log = recorder(tmp_path)
     pidfile = tmp_path / "hang.pid"
-    hang = script(tmp_path, "hang.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
+    # Far longer than pytest's timeout: if shutdown waited for it, the test would fail.
+    hang = script(tmp_path, "hang.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 600\n")
     group_log = tmp_path / "g1.log"
     cfg = config(
         instance(notify=Notify(master=str(hang), backup=f"{rec} {log} 0", stop=f"{rec} {log} 0")),
         groups=(SyncGroupConfig(name="G1", group=("VI_1",), notify=Notify(any=f"{rec} {group_log} 0")),),
     )
     pm = make_plugin_manager(load_entry_points=False)
+    plugin = pm.get_plugin("hafm_plugins.notify")
 
-    async def scenario() -> float:
+    async def scenario() -> None:
         await call_safely(pm, "hafm_startup", config=cfg)
         for old, new in (("INIT", "BACKUP"), ("BACKUP", "MASTER")):
             await call_safely(
@@ -525,8 +514,7 @@ def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hangin
         await call_safely(
             pm, "hafm_sync_group_state_changed", group="G1", old_state="BACKUP", new_state="MASTER", reason="r"
         )
-        runner = notify_plugin.runner()
-        assert runner is not None
+        assert plugin.runner is not None
         assert await asyncio.to_thread(lambda: _wait_file(pidfile)), "notify_master never started"
         assert await asyncio.to_thread(lambda: _wait_file(group_log)), "the group's notify never started"
         # As in the daemon: the STOP hook call is scheduled, then shutdown is awaited.
@@ -541,17 +529,14 @@ def test_plugin_runs_scripts_via_hooks_and_shutdown_runs_stop_but_kills_a_hangin
                 priority=0,
             )
         )
-        began = time.monotonic()
         await call_safely(pm, "hafm_shutdown", config=cfg)
         await stop
-        return time.monotonic() - began
 
-    took = run(scenario())
-    assert took < 1.5, f"shutdown took {took:.2f} s"
+    run(scenario())
     assert wait_dead(int(pidfile.read_text())), "the hanging notify_master survived shutdown"
     assert [state for state, _, _ in runs(log)] == ["BACKUP", "STOP"]
     assert [extra for kind, _, _, _, extra in records(group_log) if kind == "start"] == ["GROUP G1 MASTER 0"]
-    assert notify_plugin.runner() is None
+    assert plugin.runner is None
 
 
 def _wait_file(path: Path, timeout: float = 5) -> bool:

@@ -48,7 +48,7 @@ def write_plugin(directory: Path, name: str, source: str, mode: int = 0o644) -> 
 def test_builtins_are_ordinary_plugins() -> None:
     pm = make_plugin_manager(load_entry_points=False)
     infos = {info.name: info for info in describe_plugins(pm)}
-    assert set(infos) == set(DEFAULT_PLUGINS)
+    assert set(infos) == {name.partition(":")[0] for name in DEFAULT_PLUGINS}
     assert {info.origin for info in infos.values()} == {"builtin"}
     assert infos["hafm_plugins.check_http"].hooks == ["hafm_register_check_types"]
     types = check_types(pm)
@@ -435,3 +435,10 @@ def test_validate_config_collects_messages_and_contains_a_raising_plugin(tmp_pat
     problems = plugin_problems(pm, load_config(config))
     assert len(problems) == 1
     assert "validators.py" in problems[0] and "RuntimeError: validator bug" in problems[0]
+
+
+def test_each_plugin_manager_has_its_own_notify_plugin() -> None:
+    """No module-global state: two managers (two daemons, two tests) never share a notify runner."""
+    first = make_plugin_manager(load_entry_points=False).get_plugin("hafm_plugins.notify")
+    second = make_plugin_manager(load_entry_points=False).get_plugin("hafm_plugins.notify")
+    assert first is not second and first.runner is None and second.runner is None
