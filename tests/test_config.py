@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hafm.config import schema as config_schema
+from hafm.config import model as config_model
 from hafm.config.loader import format_effective, load_config
 from hafm.config.model import (
     Authentication,
@@ -830,10 +830,10 @@ def test_without_validators_any_check_type_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "keys"),
     [
-        ("## `[global]`", config_schema.GLOBAL_KEYS),
-        ("## `[vrrp_instance.NAME]`", config_schema.INSTANCE_KEYS),
-        ("## `[vrrp_sync_group.NAME]`", config_schema.SYNC_GROUP_KEYS),
-        ("## `[check.NAME]`", config_schema.CHECK_COMMON_KEYS),
+        ("## `[global]`", config_model.GLOBAL_KEYS),
+        ("## `[vrrp_instance.NAME]`", config_model.INSTANCE_KEYS),
+        ("## `[vrrp_sync_group.NAME]`", config_model.SYNC_GROUP_KEYS),
+        ("## `[check.NAME]`", config_model.CHECK_COMMON_KEYS),
     ],
 )
 def test_every_key_is_documented(section: str, keys: Mapping[str, Any]) -> None:

@@ -26,11 +26,14 @@ from typing import Any
 
 from hafm.config import schema
 from hafm.config.model import (
+    CHECK_COMMON_KEYS,
+    GLOBAL_KEYS,
+    INSTANCE_KEYS,
+    SYNC_GROUP_KEYS,
     CheckConfig,
     Config,
     GlobalConfig,
     InstanceConfig,
-    Notify,
     SyncGroupConfig,
     Vip,
 )
@@ -47,14 +50,6 @@ Returns ``[(key, message)]``; an empty list means the options are fine.  The loa
 
 # Sections whose sub-tables are named objects, in the order they are validated and printed.
 NAMED_SECTIONS = ("check", "vrrp_instance", "vrrp_sync_group")
-
-NOTIFY_FIELDS = {
-    "notify_master": "master",
-    "notify_backup": "backup",
-    "notify_fault": "fault",
-    "notify_stop": "stop",
-    "notify": "any",
-}
 
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$")
@@ -192,7 +187,7 @@ class _Loader:
         self.collect(self.main, document, is_main=True)
         global_values: dict[str, Any] = {}
         if self.global_table is not None:
-            global_values, _, _ = self.convert_table(self.main, "global", self.global_table.raw, schema.GLOBAL_KEYS)
+            global_values, _, _ = self.convert_table(self.main, "global", self.global_table.raw, GLOBAL_KEYS)
         base = os.path.abspath(self.main.parent)
         include = tuple(global_values.get("include", GlobalConfig().include))
         for file in self.include_files(include):
@@ -200,15 +195,16 @@ class _Loader:
             if included is not None:
                 self.collect(file, included, is_main=False)
 
-        global_ = GlobalConfig(
-            **{
+        global_ = schema.build(
+            GlobalConfig,
+            {
                 **global_values,
                 "include": tuple(os.path.normpath(os.path.join(base, p)) for p in include),
                 "plugin_dirs": tuple(
                     os.path.normpath(os.path.join(base, p))
                     for p in global_values.get("plugin_dirs", GlobalConfig().plugin_dirs)
                 ),
-            }
+            },
         )
         checks = self.load_checks()
         instances = self.load_instances(global_)
@@ -228,14 +224,12 @@ class _Loader:
         checks: dict[str, CheckConfig] = {}
         for name, table in self.tables["check"].items():
             where = f"check.{name}"
-            values, options, ok = self.convert_table(
-                table.file, where, table.raw, schema.CHECK_COMMON_KEYS, extra_ok=True
-            )
+            values, options, ok = self.convert_table(table.file, where, table.raw, CHECK_COMMON_KEYS, extra_ok=True)
             check_type = values.get("type")
             if check_type is not None and self.check_validators is not None:
                 ok = self.validate_check_options(table.file, where, check_type, options) and ok
             if ok:
-                checks[name] = CheckConfig(name=name, options=options, **values)
+                checks[name] = schema.build(CheckConfig, values, name=name, options=options)
         return checks
 
     def validate_check_options(self, file: Path, where: str, check_type: str, options: dict[str, Any]) -> bool:
@@ -267,7 +261,7 @@ class _Loader:
         for name, table in self.tables["vrrp_instance"].items():
             where = f"vrrp_instance.{name}"
             file = table.file
-            values, _, ok = self.convert_table(file, where, table.raw, schema.INSTANCE_KEYS)
+            values, _, ok = self.convert_table(file, where, table.raw, INSTANCE_KEYS)
             if "version" not in values and isinstance(table.raw, dict) and "version" not in table.raw:
                 values["version"] = global_.vrrp_version
                 if "global.vrrp_version" in self.provenance:
@@ -286,8 +280,8 @@ class _Loader:
                 else:
                     vrid_owner[slot] = name
             if ok:
-                notify = Notify(**{NOTIFY_FIELDS[k]: values.pop(k) for k in list(values) if k in NOTIFY_FIELDS})
-                instances[name] = InstanceConfig(name=name, notify=notify, **values)
+                family = values.pop("family")
+                instances[name] = schema.build(InstanceConfig, values, name=name, family=family)
         return instances
 
     def check_instance(self, file: Path, where: str, values: dict[str, Any]) -> bool:
@@ -372,7 +366,7 @@ class _Loader:
         member_of: dict[str, str] = {}
         for name, table in self.tables["vrrp_sync_group"].items():
             where = f"vrrp_sync_group.{name}"
-            values, _, ok = self.convert_table(table.file, where, table.raw, schema.SYNC_GROUP_KEYS)
+            values, _, ok = self.convert_table(table.file, where, table.raw, SYNC_GROUP_KEYS)
             known = list(self.tables["vrrp_instance"])
             for index, member in enumerate(values.get("group", ())):
                 if member not in self.tables["vrrp_instance"]:
@@ -397,8 +391,7 @@ class _Loader:
                 self.error(table.file, f"{where}.group", "must name at least one instance")
                 ok = False
             if ok:
-                notify = Notify(**{NOTIFY_FIELDS[k]: v for k, v in values.items() if k in NOTIFY_FIELDS})
-                groups[name] = SyncGroupConfig(name=name, group=values["group"], notify=notify)
+                groups[name] = schema.build(SyncGroupConfig, values, name=name)
         return groups
 
 
@@ -434,45 +427,23 @@ def format_effective(config: Config) -> str:
         comment = note or (str(source) if source is not None else "default")
         lines.append(f"{key} = {_toml_value(value)}  # {comment}")
 
-    g = config.global_
-    lines.append("[global]")
-    for key in schema.GLOBAL_KEYS:
-        emit("global", key, getattr(g, key))
+    def emit_all(table: str, record: Any) -> None:
+        for entry in schema.shown_fields(type(record)):
+            emit(table, entry.name, entry.value_in(record), entry.note or None)
 
+    lines.append("[global]")
+    emit_all("global", config.global_)
     for name, check in config.checks.items():
         table = f"check.{_toml_key(name)}"
         lines += ["", f"[{table}]"]
-        for key in ("type", "interval", "timeout", "fall", "rise", "weight", "init_state"):
-            emit(table, key, getattr(check, key))
+        emit_all(table, check)
         for key, value in check.options.items():
             emit(table, key, value)
-
-    for name, inst in config.instances.items():
-        table = f"vrrp_instance.{_toml_key(name)}"
-        lines += ["", f"[{table}]"]
-        for key in (
-            "state", "interface", "virtual_router_id", "priority", "advert_int", "version", "family",
-            "nopreempt", "preempt_delay", "authentication", "virtual_ipaddress", "virtual_ipaddress_excluded",
-            "unicast_src_ip", "unicast_peer", "track_interface", "track_check",
-        ):  # fmt: skip
-            emit(table, key, getattr(inst, key), "derived from the addresses" if key == "family" else None)
-        for key, attr in NOTIFY_FIELDS.items():
-            emit(table, key, getattr(inst.notify, attr))
-        for key in (
-            "garp_master_delay",
-            "garp_master_repeat",
-            "garp_master_refresh",
-            "v3_checksum_as_v2",
-            "resign_below",
-        ):
-            emit(table, key, getattr(inst, key))
-
-    for name, group in config.sync_groups.items():
-        table = f"vrrp_sync_group.{_toml_key(name)}"
-        lines += ["", f"[{table}]"]
-        emit(table, "group", group.group)
-        for key, attr in NOTIFY_FIELDS.items():
-            emit(table, key, getattr(group.notify, attr))
+    for section, records in (("vrrp_instance", config.instances), ("vrrp_sync_group", config.sync_groups)):
+        for name, record in records.items():
+            table = f"{section}.{_toml_key(name)}"
+            lines += ["", f"[{table}]"]
+            emit_all(table, record)
     return "\n".join(lines) + "\n"
 
 

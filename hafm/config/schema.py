@@ -1,4 +1,9 @@
-"""The key schema of hafm's TOML configuration: which keys each table has and how to check one value.
+"""How hafm's TOML configuration is checked: one converter per value, and the field metadata that ties keys to them.
+
+Keys are declared once, as the fields of the dataclasses in :mod:`hafm.config.model`: a field carrying
+:func:`key` metadata is a TOML key (its converter, its default from the dataclass, required when the field
+has no default).  :func:`toml_keys` reads those fields, so validation (:mod:`hafm.config.loader`), the
+effective-config printout of ``check-config`` and ``hafm convert``'s key order all follow the model.
 
 Every converter takes the raw TOML value and returns the typed value, or raises :class:`Invalid`
 with messages meant to follow ``FILE: TABLE.KEY`` on one line (see :mod:`hafm.config.loader`).  Checks that
@@ -8,15 +13,19 @@ need more than one key (the VRRP version and advert_int, families, cross-referen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import difflib
 import ipaddress
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hafm.config.model import Authentication, IPAddress, TrackCheck, Vip
+from hafm.vrrp.codec import IPAddress
+
+if TYPE_CHECKING:
+    from hafm.config.model import Vip
 
 Converter = Callable[[Any], Any]
 
@@ -42,10 +51,110 @@ class Invalid(Exception):  # noqa: N818 - it is a validation outcome, caught rig
 
 @dataclass(frozen=True, kw_only=True)
 class Key:
-    """One allowed key of a table: how to convert its value and whether it must be present."""
+    """One allowed key of a table: how to convert its value and whether it must be present.
+
+    ``attribute`` is the model field the value fills; ``parent`` is set for keys of a record flattened
+    into the table (``notify_master`` fills ``notify.master``).
+    """
 
     convert: Converter
     required: bool = False
+    attribute: str = ""
+    parent: str = ""
+    parent_type: type | None = None
+
+    def value_in(self, record: Any) -> Any:
+        """This key's value in a model object (``record.notify.master`` for ``notify_master``)."""
+        return getattr(getattr(record, self.parent) if self.parent else record, self.attribute)
+
+
+# --- the field metadata that declares keys ------------------------------------------------------------
+
+_META = "hafm.config"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Declared:
+    convert: Converter | None = None
+    toml: str | None = None  # the TOML name when it differs from the field name
+    required: bool | None = None  # None: required exactly when the field has no default
+    flatten: type | None = None  # a record whose keys sit directly in this table
+    derived: str = ""  # not a key: computed by the loader, shown with this note
+
+
+def key(convert: Converter, *, toml: str | None = None, required: bool | None = None) -> dict[str, Any]:
+    """Field metadata: this field is the TOML key ``toml`` (default: the field's name), read with ``convert``."""
+    return {_META: _Declared(convert=convert, toml=toml, required=required)}
+
+
+def flattened(record: type) -> dict[str, Any]:
+    """Field metadata: the keys of dataclass ``record`` appear directly in this table (the notify keys)."""
+    return {_META: _Declared(flatten=record)}
+
+
+def derived(note: str) -> dict[str, Any]:
+    """Field metadata: not a key; the loader computes it and ``check-config`` shows it with ``note``."""
+    return {_META: _Declared(derived=note)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shown:
+    """One line of the effective configuration: a key (``key`` set) or a derived field."""
+
+    name: str
+    key: Key | None
+    note: str = ""
+
+    def value_in(self, record: Any) -> Any:
+        return self.key.value_in(record) if self.key is not None else getattr(record, self.name)
+
+
+def shown_fields(model: type) -> tuple[Shown, ...]:
+    """The keys and derived fields of dataclass ``model``, in declaration order."""
+    shown: list[Shown] = []
+    for f in dataclasses.fields(model):
+        declared = f.metadata.get(_META)
+        if declared is None:
+            continue
+        if declared.derived:
+            shown.append(Shown(name=f.name, key=None, note=declared.derived))
+        elif declared.flatten is not None:
+            for inner in shown_fields(declared.flatten):
+                if inner.key is not None:
+                    nested = dataclasses.replace(inner.key, parent=f.name, parent_type=declared.flatten)
+                    shown.append(Shown(name=inner.name, key=nested))
+        else:
+            assert declared.convert is not None
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            required = not has_default if declared.required is None else declared.required
+            spec = Key(convert=declared.convert, required=required, attribute=f.name)
+            shown.append(Shown(name=declared.toml or f.name, key=spec))
+    return tuple(shown)
+
+
+def toml_keys(model: type) -> dict[str, Key]:
+    """``{TOML key: Key}`` of dataclass ``model``, in declaration order: the table's schema."""
+    return {entry.name: entry.key for entry in shown_fields(model) if entry.key is not None}
+
+
+T = TypeVar("T")
+
+
+def build(model: type[T], values: Mapping[str, Any], **extra: Any) -> T:
+    """Construct ``model`` from converted values keyed by TOML name, plus ``extra`` fields (``name``...)."""
+    keys = toml_keys(model)
+    direct: dict[str, Any] = dict(extra)
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        spec = keys[name]
+        if spec.parent:
+            nested.setdefault(spec.parent, {})[spec.attribute] = value
+        else:
+            direct[spec.attribute] = value
+    for spec in keys.values():
+        if spec.parent and spec.parent_type is not None and spec.parent not in direct:
+            direct[spec.parent] = spec.parent_type(**nested.get(spec.parent, {}))
+    return model(**direct)
 
 
 def describe(value: Any) -> str:
@@ -254,34 +363,22 @@ def vip_address(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface
         raise Invalid(f"{text!r} is not a valid IP address with optional /prefix") from None
 
 
-VIP_KEYS = {
-    "address": Key(convert=vip_address, required=True),
-    "dev": Key(convert=interface_name),
-    "label": Key(convert=string),
-}
+def record(model: type, what: str, *, shorthand: str | None = None) -> Converter:
+    """A small inline table read into dataclass ``model`` by its field metadata (a VIP, a track_check entry,
+    authentication); with ``shorthand``, a plain string is that one key (``"192.0.2.1/24"`` is the address)."""
 
+    def convert(value: Any) -> Any:
+        keys = toml_keys(model)
+        if shorthand is not None and isinstance(value, str):
+            return build(model, {shorthand: keys[shorthand].convert(value)})
+        return build(model, inline_table(value, keys, what))
 
-def vip(value: Any) -> Vip:
-    """A VIP: ``"192.0.2.1/24"`` or ``{ address = "...", dev = "eth1", label = "eth1:vip" }``."""
-    if isinstance(value, str):
-        return Vip(address=vip_address(value))
-    fields = inline_table(value, VIP_KEYS, "an address string or a table { address, dev, label }")
-    return Vip(**fields)
+    return convert
 
 
 def weight(value: Any) -> int:
     """A track weight -253..253 (keepalived's range)."""
     return integer(-MAX_WEIGHT, MAX_WEIGHT)(value)
-
-
-TRACK_CHECK_KEYS = {"name": Key(convert=string, required=True), "weight": Key(convert=weight)}
-
-
-def track_check(value: Any) -> TrackCheck:
-    """``"name"`` or ``{ name = "...", weight = -30 }``."""
-    if isinstance(value, str):
-        return TrackCheck(name=string(value))
-    return TrackCheck(**inline_table(value, TRACK_CHECK_KEYS, "a check name or a table { name, weight }"))
 
 
 def auth_type(value: Any) -> str:
@@ -301,17 +398,6 @@ def auth_pass(value: Any) -> str:
     if size > MAX_AUTH_PASS:
         raise Invalid(f"{size} bytes is longer than the {MAX_AUTH_PASS} bytes VRRPv2 carries (RFC 3768 §5.3.10)")
     return text
-
-
-AUTH_KEYS = {
-    "auth_type": Key(convert=auth_type, required=True),
-    "auth_pass": Key(convert=auth_pass, required=True),
-}
-
-
-def authentication(value: Any) -> Authentication:
-    """``{ auth_type = "PASS", auth_pass = "..." }``."""
-    return Authentication(**inline_table(value, AUTH_KEYS, "a table { auth_type, auth_pass }"))
 
 
 # --- checks that need the rest of the instance (called by hafm.config.loader) ----------------------
@@ -345,63 +431,6 @@ def label_problem(vip: Vip, interface: str | None) -> str | None:
     return None
 
 
-# --- table schemas ----------------------------------------------------------------------------
-
-NOTIFY_KEYS = {
-    name: Key(convert=command) for name in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
-}
-
-GLOBAL_KEYS: dict[str, Key] = {
-    "router_id": Key(convert=string),
-    "vrrp_version": Key(convert=version),
-    "include": Key(convert=array(string)),
-    "plugin_dirs": Key(convert=array(string)),
-    "control_socket": Key(convert=absolute_path),
-    "log_level": Key(convert=choice("debug", "info", "warning", "error")),
-    "notify_fifo": Key(convert=absolute_path),
-    "notify_wait": Key(convert=boolean),
-    "notify_timeout": Key(convert=number(0, 3600, above=True)),
-}
-
-INSTANCE_KEYS: dict[str, Key] = {
-    "state": Key(convert=choice("MASTER", "BACKUP")),
-    "interface": Key(convert=interface_name, required=True),
-    "virtual_router_id": Key(convert=integer(1, 255), required=True),
-    "priority": Key(convert=integer(1, 255)),
-    # The range depends on the version; hafm.config.loader checks it once the version is known.
-    "advert_int": Key(convert=number(0, above=True)),
-    "version": Key(convert=version),
-    "nopreempt": Key(convert=boolean),
-    "preempt_delay": Key(convert=number(0, 1000)),
-    "authentication": Key(convert=authentication),
-    "virtual_ipaddress": Key(convert=array(vip)),
-    "virtual_ipaddress_excluded": Key(convert=array(vip)),
-    "unicast_src_ip": Key(convert=ip_address),
-    "unicast_peer": Key(convert=array(ip_address)),
-    "track_interface": Key(convert=array(interface_name)),
-    "track_check": Key(convert=array(track_check)),
-    **NOTIFY_KEYS,
-    "garp_master_delay": Key(convert=number(0, 1000)),
-    "garp_master_repeat": Key(convert=integer(0, 255)),
-    "garp_master_refresh": Key(convert=number(0, 86400)),
-    "v3_checksum_as_v2": Key(convert=boolean),
-    "resign_below": Key(convert=integer(1, 254)),
-}
-
-SYNC_GROUP_KEYS: dict[str, Key] = {
-    "group": Key(convert=array(string), required=True),
-    **NOTIFY_KEYS,
-}
-
-# Only the keys every check type shares; the rest of a [check.NAME] table belongs to the check type.
-CHECK_COMMON_KEYS: dict[str, Key] = {
-    "type": Key(convert=string, required=True),
-    "interval": Key(convert=number(0, above=True)),
-    "timeout": Key(convert=number(0, above=True)),
-    "fall": Key(convert=integer(1)),
-    "rise": Key(convert=integer(1)),
-    "weight": Key(convert=weight),
-    "init_state": Key(convert=choice("up", "down")),
-}
+# --- tables -------------------------------------------------------------------------------------
 
 TOP_LEVEL_TABLES = ("global", "vrrp_instance", "vrrp_sync_group", "check")

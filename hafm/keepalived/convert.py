@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import tomli_w
 
 # Key order and notify keys of the TOML hafm reads: the converter writes what the loader expects.
-from hafm.config.schema import INSTANCE_KEYS, NOTIFY_KEYS
+from hafm.config.model import INSTANCE_KEYS, NOTIFY_KEYS
 from hafm.errors import ConfigError
 from hafm.keepalived.parser import Node, ParseError, parse_text
 
