@@ -67,7 +67,9 @@ def test_example_config_passes_the_builtin_check_validators() -> None:
 
 def test_errors_go_to_stderr_one_per_line_and_exit_1(tmp_path: Path) -> None:
     path = tmp_path / "hafm.toml"
-    path.write_text('[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 300\npriority = 0\n')
+    path.write_text(
+        '[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 300\npriority = 0\nallow_no_vip = true\n'
+    )
     code, out, err = run_captured(path)
     assert code == 1
     assert out == ""

@@ -89,7 +89,7 @@ class _Loader:
     # --- reporting ----------------------------------------------------------------------------
 
     def error(self, file: Path, where: str, message: str) -> None:
-        self.errors.append(f"{file}: {where}: {message}" if where else f"{file}: {message}")
+        self.errors.append(one_line(f"{file}: {where}: {message}" if where else f"{file}: {message}"))
 
     def convert_table(
         self, file: Path, where: str, raw: Any, keys: dict[str, schema.Key], *, extra_ok: bool = False
@@ -102,12 +102,12 @@ class _Loader:
         extra: dict[str, Any] = {}
         ok = True
         for key, value in raw.items():
-            self.provenance[f"{where}.{key}"] = file
+            self.provenance[f"{where}.{_toml_key(key)}"] = file
             if key not in keys:
                 if extra_ok:
                     extra[key] = value
                 else:
-                    self.error(file, f"{where}.{key}", schema.unknown_key_message(key, keys))
+                    self.error(file, f"{where}.{_toml_key(key)}", schema.unknown_key_message(key, keys))
                     ok = False
                 continue
             try:
@@ -136,7 +136,7 @@ class _Loader:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            self.errors.append(_syntax_error(file, text, str(exc)))
+            self.errors.append(one_line(_syntax_error(file, text, str(exc))))
             return None
 
     def collect(self, file: Path, document: dict[str, Any], *, is_main: bool) -> None:
@@ -158,10 +158,14 @@ class _Loader:
                 continue
             for name, table in value.items():
                 earlier = self.tables[section].get(name)
+                problem = _name_problem(name)
+                if problem:
+                    self.error(file, f"{section}.{_toml_key(name)}", problem)
+                    continue
                 if earlier is not None:
                     self.error(
                         file,
-                        f"{section}.{name}",
+                        f"{section}.{_toml_key(name)}",
                         f"already defined in {earlier.file}; a table may be defined in one file only",
                     )
                     continue
@@ -223,7 +227,7 @@ class _Loader:
     def load_checks(self) -> dict[str, CheckConfig]:
         checks: dict[str, CheckConfig] = {}
         for name, table in self.tables["check"].items():
-            where = f"check.{name}"
+            where = f"check.{_toml_key(name)}"
             values, options, ok = self.convert_table(table.file, where, table.raw, CHECK_COMMON_KEYS, extra_ok=True)
             check_type = values.get("type")
             if check_type is not None and self.check_validators is not None:
@@ -256,17 +260,19 @@ class _Loader:
     def load_instances(self, global_: GlobalConfig) -> dict[str, InstanceConfig]:
         instances: dict[str, InstanceConfig] = {}
         vrid_owner: dict[tuple[str, int, int], str] = {}
+        vip_owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         if not self.tables["vrrp_instance"]:
             self.error(self.main, "vrrp_instance", "no [vrrp_instance.NAME] defined; at least one is required")
         for name, table in self.tables["vrrp_instance"].items():
-            where = f"vrrp_instance.{name}"
+            where = f"vrrp_instance.{_toml_key(name)}"
             file = table.file
             values, _, ok = self.convert_table(file, where, table.raw, INSTANCE_KEYS)
             if "version" not in values and isinstance(table.raw, dict) and "version" not in table.raw:
                 values["version"] = global_.vrrp_version
                 if "global.vrrp_version" in self.provenance:
                     self.provenance[f"{where}.version"] = self.provenance["global.vrrp_version"]
-            ok = self.check_instance(file, where, values) and ok
+            ok = self.check_instance(file, where, values, table.raw) and ok
+            ok = self.check_vips_unique(file, where, values, vip_owner) and ok
             family = values.get("family", 4)
             if "interface" in values and "virtual_router_id" in values:
                 slot = (values["interface"], family, values["virtual_router_id"])
@@ -284,7 +290,7 @@ class _Loader:
                 instances[name] = schema.build(InstanceConfig, values, name=name, family=family)
         return instances
 
-    def check_instance(self, file: Path, where: str, values: dict[str, Any]) -> bool:
+    def check_instance(self, file: Path, where: str, values: dict[str, Any], raw: Any) -> bool:
         """Checks that need several keys of one instance; sets ``values['family']``."""
         errors_before = len(self.errors)
         version = values.get("version")  # None when the version itself was wrong: skip what depends on it
@@ -302,6 +308,27 @@ class _Loader:
         if values.get("family") == 6 and version == 2:
             source = "virtual_ipaddress" if values.get("virtual_ipaddress") else "unicast_peer"
             self.error(file, f"{where}.{source}", "IPv6 needs version = 3 (VRRPv2 is IPv4-only)")
+        vips = values.get("virtual_ipaddress", ())
+        unset = isinstance(raw, dict) and "virtual_ipaddress" not in raw  # a bad value is reported already
+        if (unset or "virtual_ipaddress" in values) and not vips and not values.get("allow_no_vip", False):
+            self.error(
+                file,
+                f"{where}.virtual_ipaddress",
+                "no virtual address: an advert carries at least one (RFC 5798 §5.2.5); "
+                "set allow_no_vip = true to run an instance without one",
+            )
+        if version is not None and values.get("family") is not None and (version, values["family"]) != (2, 6):
+            message = schema.vip_count_problem(len(vips), version, values["family"])
+            if message:
+                self.error(file, f"{where}.virtual_ipaddress", message)
+        own = values.get("unicast_src_ip")
+        peers: list[Any] = []
+        for index, peer in enumerate(values.get("unicast_peer", ())):
+            if peer == own:
+                self.error(file, f"{where}.unicast_peer[{index}]", f"{peer} is this node's own unicast_src_ip")
+            elif peer in peers:
+                self.error(file, f"{where}.unicast_peer[{index}]", f"{peer} is listed twice")
+            peers.append(peer)
         priority = values.get("priority", 100)
         if "resign_below" in values and values["resign_below"] >= priority:
             self.error(
@@ -329,6 +356,29 @@ class _Loader:
                     f"check {track.name!r} is not defined{hint} (defined: {', '.join(defined) or 'none'})",
                 )
         return len(self.errors) == errors_before
+
+    def check_vips_unique(
+        self,
+        file: Path,
+        where: str,
+        values: dict[str, Any],
+        owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str],
+    ) -> bool:
+        """A VIP belongs to one instance: two would add and remove the same address behind each other's back."""
+        ok = True
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            for index, vip in enumerate(values.get(key, ())):
+                address = vip.address.ip
+                if address in owner:
+                    other = owner[address]
+                    self.error(
+                        file,
+                        f"{where}.{key}[{index}]",
+                        f"{address} is listed twice" if other == where else f"{address} is already a VIP of {other}",
+                    )
+                    ok = False
+                owner.setdefault(address, where)
+        return ok
 
     def check_family(self, file: Path, where: str, values: dict[str, Any]) -> None:
         """Derive the instance's family from its VIPs (else its unicast addresses) and reject mixes."""
@@ -365,7 +415,7 @@ class _Loader:
         groups: dict[str, SyncGroupConfig] = {}
         member_of: dict[str, str] = {}
         for name, table in self.tables["vrrp_sync_group"].items():
-            where = f"vrrp_sync_group.{name}"
+            where = f"vrrp_sync_group.{_toml_key(name)}"
             values, _, ok = self.convert_table(table.file, where, table.raw, SYNC_GROUP_KEYS)
             known = list(self.tables["vrrp_instance"])
             for index, member in enumerate(values.get("group", ())):
@@ -393,6 +443,27 @@ class _Loader:
             if ok:
                 groups[name] = schema.build(SyncGroupConfig, values, name=name)
         return groups
+
+
+# Every control character (and Unicode's line separators) is shown escaped: an error is one line, always.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(message: str) -> str:
+    """``message`` with every character that could break or hide a line escaped."""
+    return message.translate(_ESCAPES)
+
+
+def _name_problem(name: str) -> str | None:
+    """A table name is printed in logs, notify arguments and the FIFO: it must be a visible one-line word."""
+    if not name:
+        return "the name must not be empty"
+    if any(not c.isprintable() for c in name):
+        return f"the name {name!r} contains a control character"
+    return None
 
 
 def _syntax_error(file: Path, text: str, message: str) -> str:

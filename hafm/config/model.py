@@ -22,6 +22,10 @@ from hafm.vrrp.codec import IPAddress  # noqa: E402  (the protocol core owns the
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
+# A probe more often than every 10 ms is a busy loop, not a health check; a day is the longest useful period.
+MIN_CHECK_TIME = 0.01
+MAX_CHECK_TIME = 86400.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class Vip:
@@ -81,14 +85,17 @@ class InstanceConfig:
     authentication: Authentication | None = field(default=None, metadata=key(_authentication))
     virtual_ipaddress: tuple[Vip, ...] = field(default=(), metadata=key(schema.array(_vip)))
     virtual_ipaddress_excluded: tuple[Vip, ...] = field(default=(), metadata=key(schema.array(_vip)))
-    unicast_src_ip: IPAddress | None = field(default=None, metadata=key(schema.ip_address))
-    unicast_peer: tuple[IPAddress, ...] = field(default=(), metadata=key(schema.array(schema.ip_address)))
+    # RFC 5798 §5.2.5: an advert carries at least one address; an instance without one must say so.
+    allow_no_vip: bool = field(default=False, metadata=key(schema.boolean))
+    unicast_src_ip: IPAddress | None = field(default=None, metadata=key(schema.unicast_address))
+    unicast_peer: tuple[IPAddress, ...] = field(default=(), metadata=key(schema.array(schema.unicast_address)))
     track_interface: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.interface_name)))
     track_check: tuple[TrackCheck, ...] = field(default=(), metadata=key(schema.array(_track_check)))
     notify: Notify = field(default_factory=Notify, metadata=flattened(Notify))
     garp_master_delay: float = field(default=5.0, metadata=key(schema.number(0, 1000)))
     garp_master_repeat: int = field(default=5, metadata=key(schema.integer(0, 255)))
-    garp_master_refresh: float = field(default=0.0, metadata=key(schema.number(0, 86400)))
+    # 0 is off; below a second it would be a gratuitous-ARP flood, not a refresh (keepalived counts seconds).
+    garp_master_refresh: float = field(default=0.0, metadata=key(schema.off_or_number(1, 86400)))
     v3_checksum_as_v2: bool = field(default=False, metadata=key(schema.boolean))
     resign_below: int | None = field(default=None, metadata=key(schema.integer(1, 254)))
 
@@ -99,8 +106,8 @@ class CheckConfig:
 
     name: str
     type: str = field(metadata=key(schema.string))
-    interval: float = field(default=1.0, metadata=key(schema.number(0, above=True)))
-    timeout: float = field(default=1.0, metadata=key(schema.number(0, above=True)))
+    interval: float = field(default=1.0, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
+    timeout: float = field(default=1.0, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
     fall: int = field(default=1, metadata=key(schema.integer(1)))
     rise: int = field(default=1, metadata=key(schema.integer(1)))
     weight: int = field(default=0, metadata=key(schema.weight))

@@ -17,12 +17,13 @@ import dataclasses
 import datetime
 import difflib
 import ipaddress
+import math
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hafm.vrrp.codec import IPAddress
+from hafm.vrrp.codec import Advertisement, IPAddress, encode
 
 if TYPE_CHECKING:
     from hafm.config.model import Vip
@@ -213,13 +214,37 @@ def number(lo: float, hi: float | None = None, *, above: bool = False) -> Conver
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Invalid(f"expected a number, got {describe(value)}")
+        try:
+            seconds = float(value)
+        except OverflowError:  # a TOML integer may have thousands of digits
+            raise Invalid(f"a {len(str(value))}-digit integer is too large") from None
+        if not math.isfinite(seconds):
+            raise Invalid(f"expected a finite number, got {describe(value)}")
         shown = fmt_number(value)
         if above and not value > lo:
             raise Invalid(f"{shown} is out of range: must be greater than {fmt_number(lo)}")
         if not above and value < lo or hi is not None and value > hi:
             upper = fmt_number(hi) if hi is not None else ""
             raise Invalid(f"{shown} is out of range {fmt_number(lo)}..{upper}")
-        return float(value)
+        return seconds
+
+    return convert
+
+
+def off_or_number(lo: float, hi: float) -> Converter:
+    """0 (off), or a number of seconds in ``lo..hi``: a period so short it would flood the wire is refused."""
+    in_range = number(lo, hi)
+
+    def convert(value: Any) -> float:
+        seconds = number(0, hi)(value)
+        if seconds == 0:
+            return seconds
+        try:
+            return in_range(value)
+        except Invalid:
+            raise Invalid(
+                f"{fmt_number(value)} is out of range: 0 (off) or {fmt_number(lo)}..{fmt_number(hi)}"
+            ) from None
 
     return convert
 
@@ -232,11 +257,13 @@ def boolean(value: Any) -> bool:
 
 
 def string(value: Any) -> str:
-    """A non-empty string."""
+    """A non-empty string without NUL (no path, argv word or netlink name can hold one)."""
     if not isinstance(value, str):
         raise Invalid(f"expected a string, got {describe(value)}")
     if not value:
         raise Invalid("must not be empty")
+    if "\0" in value:
+        raise Invalid(f"{value!r} contains a NUL character")
     return value
 
 
@@ -272,7 +299,7 @@ def absolute_path(value: Any) -> str:
 def interface_name(value: Any) -> str:
     """A Linux interface name, as the kernel's dev_valid_name() accepts it."""
     text = string(value)
-    if len(text) > MAX_IFNAME or text in (".", "..") or any(c in "/:" or c.isspace() for c in text):
+    if len(text) > MAX_IFNAME or text in (".", "..") or any(c in "/:" or not c.isprintable() for c in text):
         raise Invalid(f"{text!r} is not a valid interface name (1..{MAX_IFNAME} characters, no '/', ':' or spaces)")
     return text
 
@@ -286,6 +313,10 @@ def command(value: Any) -> str:
         raise Invalid(f"cannot split {text!r} into words: {exc}") from None
     if not words:
         raise Invalid("must not be empty")
+    if "/" in words[0] and not words[0].startswith("/"):
+        raise Invalid(
+            f"{words[0]} is a relative path; give the absolute path (it would depend on the daemon's working directory)"
+        )
     return text
 
 
@@ -358,9 +389,40 @@ def vip_address(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface
     try:
         if "%" in text:
             raise ValueError
-        return ipaddress.ip_interface(text)
+        address = ipaddress.ip_interface(text)
     except ValueError:
         raise Invalid(f"{text!r} is not a valid IP address with optional /prefix") from None
+    problem = _not_a_host(address.ip)
+    if problem:
+        raise Invalid(f"{text} {problem}; a virtual address must be a unicast host address")
+    if address.network.prefixlen == 0:
+        raise Invalid(f"{text}: a /0 prefix would claim every address")
+    network = address.network
+    if address.version == 4 and network.prefixlen <= 30 and address.ip == network.broadcast_address:
+        raise Invalid(f"{text}: {address.ip} is the broadcast address of {network}")
+    return address
+
+
+def _not_a_host(address: IPAddress, *, loopback_ok: bool = False) -> str | None:
+    """Why ``address`` cannot be a VIP (or, with ``loopback_ok``, a unicast peer), or None."""
+    if address.is_unspecified:
+        return "is the unspecified address"
+    if address.is_multicast:
+        return "is a multicast address"
+    if address.is_loopback and not loopback_ok:
+        return "is a loopback address"
+    if address == ipaddress.IPv4Address("255.255.255.255"):
+        return "is the broadcast address"
+    return None
+
+
+def unicast_address(value: Any) -> IPAddress:
+    """A unicast peer or source: a single address that can send or receive a unicast advert."""
+    address = ip_address(value)
+    problem = _not_a_host(address, loopback_ok=True)
+    if problem:
+        raise Invalid(f"{address} {problem}; unicast adverts need a unicast address")
+    return address
 
 
 def record(model: type, what: str, *, shorthand: str | None = None) -> Converter:
@@ -415,6 +477,39 @@ def advert_int_problem(advert_int: float, version: int) -> str | None:
     if abs(advert_int * 100 - round(advert_int * 100)) > 1e-6:
         return f"{shown} is not a multiple of 0.01 (VRRPv3 counts centiseconds)"
     return None
+
+
+# The advert must fit one IP packet on an Ethernet MTU (hafm never fragments it).
+ADVERT_MTU = 1500
+_IP_HEADER = {4: 20, 6: 40}
+_SAMPLE: dict[int, IPAddress] = {4: ipaddress.IPv4Address("192.0.2.1"), 6: ipaddress.IPv6Address("2001:db8::1")}
+
+
+def max_vips(version: int, family: int) -> int:
+    """How many addresses one advert of ``version`` over IPv``family`` carries: at most 255 (an 8-bit count)
+    and no more than fit ``ADVERT_MTU`` bytes with the IP header.  Sizes come from the codec itself."""
+    sample = _SAMPLE[family]
+
+    def size(count: int) -> int:
+        addresses = (sample,) * count
+        advert = Advertisement(version=2 if version == 2 else 3, vrid=1, priority=1, advert_int=1, addresses=addresses)
+        return len(encode(advert, source=sample, destination=sample))
+
+    fixed, per_address = size(0), size(1) - size(0)
+    return min(255, (ADVERT_MTU - _IP_HEADER[family] - fixed) // per_address)
+
+
+def vip_count_problem(count: int, version: int, family: int) -> str | None:
+    """Too many VIPs for one advert: today's instance would crash at its first takeover."""
+    limit = max_vips(version, family)
+    if count <= limit:
+        return None
+    if limit == 255:
+        return f"{count} addresses; one advertisement carries at most 255 (its address count is 8 bits)"
+    return (
+        f"{count} IPv{family} addresses do not fit one VRRPv{version} advertisement in a {ADVERT_MTU}-byte MTU "
+        f"(at most {limit}); split them across instances"
+    )
 
 
 def label_problem(vip: Vip, interface: str | None) -> str | None:
