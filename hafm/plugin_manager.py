@@ -22,6 +22,8 @@ import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import os
+import stat
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -159,7 +161,13 @@ def _refuse_unsafe(path: Path) -> None:
 
 
 def _load_dropin(pm: HafmPluginManager, path: Path) -> None:
-    _refuse_unsafe(path)
+    # A dangling symlink or a FIFO named *.py must be one line, not a traceback or a hang in exec_module.
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise PluginError(f"{path}: plugin drop-in refused: not a regular file")
+        _refuse_unsafe(path)
+    except OSError as exc:
+        raise PluginError(f"{path}: cannot read plugin drop-in: {exc.strerror or exc}") from None
     module = _import_file(path)
     _register(pm, module, str(path), f"file {path}")
 
@@ -178,7 +186,7 @@ def _import_file(path: Path) -> ModuleType:
     except SyntaxError as exc:
         del sys.modules[module_name]
         raise PluginError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a drop-in must not end hafm silently
         del sys.modules[module_name]
         line = _line_in(path, exc)
         raise PluginError(f"{path}:{line}: import failed: {type(exc).__name__}: {exc}") from None

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,7 +127,10 @@ class _Loader:
 
     def read(self, file: Path) -> dict[str, Any] | None:
         try:
-            text = file.read_bytes().decode()
+            text = _read_regular_file(file).decode()
+        except _Unreadable as exc:
+            self.error(file, "", str(exc))
+            return None
         except OSError as exc:
             self.error(file, "", f"cannot read configuration file: {exc.strerror or exc}")
             return None
@@ -134,10 +138,20 @@ class _Loader:
             self.error(file, "", f"not valid UTF-8 at byte {exc.start}")
             return None
         try:
-            return tomllib.loads(text)
+            document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             self.errors.append(one_line(_syntax_error(file, text, str(exc))))
             return None
+        except ValueError as exc:  # tomllib lets int()'s digit limit through
+            self.error(file, "", f"TOML syntax error: {exc}")
+            return None
+        except RecursionError:
+            self.error(file, "", f"TOML syntax error: arrays or tables nested too deeply (at most {MAX_DEPTH})")
+            return None
+        if _depth(document) > MAX_DEPTH:
+            self.error(file, "", f"TOML syntax error: arrays or tables nested too deeply (at most {MAX_DEPTH})")
+            return None
+        return document
 
     def collect(self, file: Path, document: dict[str, Any], *, is_main: bool) -> None:
         """Register the top-level tables of one file, enforcing the one-file-per-table rule."""
@@ -177,7 +191,8 @@ class _Loader:
         for pattern in patterns:
             for match in sorted(glob.glob(os.path.join(self.main.parent, pattern))):
                 file = Path(os.path.normpath(match))
-                if file not in seen and file.is_file():
+                # Anything but a directory is read, so a FIFO or a dangling symlink is an error, not a gap.
+                if file not in seen and not file.is_dir():
                     seen.add(file)
                     files.append(file)
         return files
@@ -443,6 +458,59 @@ class _Loader:
             if ok:
                 groups[name] = schema.build(SyncGroupConfig, values, name=name)
         return groups
+
+
+# Far beyond any real configuration; a bound keeps a wrong path (a log, an image) from being read whole.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# hafm's own tables nest 3 deep; check types' options a little more.  Deeper is a broken or hostile file.
+MAX_DEPTH = 32
+
+
+class _Unreadable(Exception):
+    """A configuration path that must not be read (the message says why)."""
+
+
+def _read_regular_file(file: Path) -> bytes:
+    """The bytes of a regular file, at most :data:`MAX_CONFIG_BYTES`.
+
+    Anything else is refused before it is opened: opening a FIFO blocks, reading /dev/zero never ends,
+    and opening some devices has effects.  The descriptor is opened non-blocking and checked again, in case
+    the path was swapped between the two looks.
+    """
+    kind = _file_kind(os.stat(file).st_mode)
+    if kind:
+        raise _Unreadable(f"cannot read configuration file: it is {kind}, not a regular file")
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with open(fd, "rb") as stream:
+        kind = _file_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise _Unreadable(f"cannot read configuration file: it is {kind}, not a regular file")
+        data = stream.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _Unreadable(f"cannot read configuration file: larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB")
+    return data
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is, for the error message; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and tables nest in ``value`` (without recursion: the input may be hostile)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 # Every control character (and Unicode's line separators) is shown escaped: an error is one line, always.
