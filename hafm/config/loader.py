@@ -39,6 +39,7 @@ from hafm.config.model import (
     Vip,
 )
 from hafm.errors import ConfigError
+from hafm.trust import untrusted_reason
 
 __all__ = ["CheckValidator", "format_effective", "load_config"]
 
@@ -471,7 +472,8 @@ class _Unreadable(Exception):
 
 
 def _read_regular_file(file: Path) -> bytes:
-    """The bytes of a regular file, at most :data:`MAX_CONFIG_BYTES`.
+    """The bytes of a regular file that passes the trust rule (:func:`hafm.trust.untrusted_reason`, the rule of
+    ``*.py`` drop-ins and notify scripts), at most :data:`MAX_CONFIG_BYTES`.
 
     Anything else is refused before it is opened: opening a FIFO blocks, reading /dev/zero never ends,
     and opening some devices has effects.  The descriptor is opened non-blocking and checked again, in case
@@ -480,6 +482,10 @@ def _read_regular_file(file: Path) -> bytes:
     kind = _file_kind(os.stat(file).st_mode)
     if kind:
         raise _Unreadable(f"cannot read configuration file: it is {kind}, not a regular file")
+    # hafm runs as root and runs the commands a config names: the file must be one only root could write.
+    reason = untrusted_reason(str(file))
+    if reason:
+        raise _Unreadable(f"configuration file refused: {reason}")
     fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     with open(fd, "rb") as stream:
         kind = _file_kind(os.fstat(fd).st_mode)
