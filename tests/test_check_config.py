@@ -217,3 +217,30 @@ def test_a_plugin_calling_sys_exit_is_an_error_not_a_silent_exit(
         1,
         [f"hafm: {tmp_path}/plugins/quit.py:3: import failed: SystemExit: 3"],
     )
+
+
+# --- the default drop-in directory (issue 13: /etc/hafm.toml must not read OpenRC's /etc/conf.d) ----------------
+
+
+def test_check_config_prints_the_dropin_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = tmp_path / "hafm.toml"
+    main.write_text(GOOD)
+    assert cli.main(["check-config", str(main)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"# drop-ins: {tmp_path}/hafm.d/*.toml (default: hafm.d/ beside the main file)" in out
+    assert f"# plugins (*.py) from: {tmp_path}/hafm.d (default: hafm.d/ beside the main file)" in out
+
+
+@pytest.mark.parametrize("config", [GOOD, GOOD + "priority = 0\n"], ids=["valid", "broken"])
+def test_plugins_come_from_stem_dot_d_not_conf_d(
+    tmp_path: Path, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main = tmp_path / "hafm.toml"
+    main.write_text(config)
+    for directory in ("conf.d", "hafm.d"):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / "quit.py").write_text("raise SystemExit(3)\n")
+    assert check_config_cli(main, capsys) == (
+        1,
+        [f"hafm: {tmp_path}/hafm.d/quit.py:1: import failed: SystemExit: 3"],
+    )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hafm.config import model as config_model
-from hafm.config.loader import format_effective, load_config
+from hafm.config.loader import default_dropin_dir, format_effective, load_config
 from hafm.config.model import (
     Authentication,
     CheckConfig,
@@ -573,8 +573,8 @@ track_check = ["nope"]
 virtual_ipaddress = ["203.0.113.1/24", "bogus"]
 """,
     )
-    dropin_a = write(tmp_path / "conf.d/a.toml", '[check.x]\ntype = "http"\nfall = 0\nrise = 0\n')
-    dropin_b = write(tmp_path / "conf.d/b.toml", "[check.y\n")
+    dropin_a = write(tmp_path / "hafm.d/a.toml", '[check.x]\ntype = "http"\nfall = 0\nrise = 0\n')
+    dropin_b = write(tmp_path / "hafm.d/b.toml", "[check.y\n")
     messages = errors_of(main)
     assert messages == [
         f"{main}: global.log_level: 'loud' is not one of: debug, info, warning, error",
@@ -779,7 +779,7 @@ def test_check_keys_and_options(full: Config) -> None:
 def test_minimal_config_uses_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path / "hafm.toml", VI_1))
     assert config.global_ == GlobalConfig(
-        include=(str(tmp_path / "conf.d/*.toml"),), plugin_dirs=(str(tmp_path / "conf.d"),)
+        include=(str(tmp_path / "hafm.d/*.toml"),), plugin_dirs=(str(tmp_path / "hafm.d"),)
     )
     vip = Vip(address=ipaddress.ip_interface("203.0.113.1/24"))
     assert config.instances == {
@@ -809,20 +809,45 @@ def test_unicast_only_ipv6_instance_takes_family_from_peers(tmp_path: Path) -> N
 
 def test_dropins_are_merged_in_lexical_order(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1 + 'track_check = ["a", "b"]\n')
-    write(tmp_path / "conf.d/20-b.toml", '[check.b]\ntype = "http"\n')
+    write(tmp_path / "hafm.d/20-b.toml", '[check.b]\ntype = "http"\n')
     write(
-        tmp_path / "conf.d/10-a.toml",
+        tmp_path / "hafm.d/10-a.toml",
         '[check.a]\ntype = "script"\n[vrrp_instance.VI_9]\ninterface = "eth9"\nvirtual_router_id = 9\n'
         'virtual_ipaddress = ["198.51.100.9/24"]\n',
     )
-    write(tmp_path / "conf.d/notes.txt", "not toml at all [")
+    write(tmp_path / "hafm.d/notes.txt", "not toml at all [")
     config = load_config(main)
     assert list(config.checks) == ["a", "b"]
     assert list(config.instances) == ["VI_1", "VI_9"]
-    assert config.provenance["check.a.type"] == tmp_path / "conf.d/10-a.toml"
-    assert config.provenance["check.b.type"] == tmp_path / "conf.d/20-b.toml"
-    assert config.provenance["vrrp_instance.VI_9.interface"] == tmp_path / "conf.d/10-a.toml"
+    assert config.provenance["check.a.type"] == tmp_path / "hafm.d/10-a.toml"
+    assert config.provenance["check.b.type"] == tmp_path / "hafm.d/20-b.toml"
+    assert config.provenance["vrrp_instance.VI_9.interface"] == tmp_path / "hafm.d/10-a.toml"
     assert config.provenance["vrrp_instance.VI_1.interface"] == main
+
+
+def test_default_dropin_directory_is_the_main_files_stem_dot_d() -> None:
+    assert default_dropin_dir(Path("/etc/hafm.toml")) == Path("/etc/hafm.d")
+    assert default_dropin_dir(Path("/srv/lab/node-a.toml")) == Path("/srv/lab/node-a.d")
+
+
+def test_conf_d_beside_the_main_file_is_not_read_by_default(tmp_path: Path) -> None:
+    """/etc/conf.d belongs to OpenRC: with /etc/hafm.toml, hafm must not read it."""
+    main = write(tmp_path / "hafm.toml", VI_1)
+    write(tmp_path / "conf.d/net.toml", "[check.openrc]\n")
+    config = load_config(main)
+    assert config.checks == {}
+    assert config.global_.include == (str(tmp_path / "hafm.d/*.toml"),)
+    assert config.global_.plugin_dirs == (str(tmp_path / "hafm.d"),)
+
+
+def test_explicit_include_and_plugin_dirs_override_the_default(tmp_path: Path) -> None:
+    main = write(tmp_path / "hafm.toml", '[global]\ninclude = ["conf.d/*.toml"]\nplugin_dirs = []\n' + VI_1)
+    write(tmp_path / "conf.d/c.toml", '[check.c]\ntype = "http"\n')
+    write(tmp_path / "hafm.d/d.toml", '[check.d]\ntype = "http"\n')
+    config = load_config(main)
+    assert list(config.checks) == ["c"]
+    assert config.global_.plugin_dirs == ()
+    assert f"# drop-ins: {tmp_path}/conf.d/*.toml\n" in format_effective(config)
 
 
 def test_missing_include_directory_is_fine(tmp_path: Path) -> None:
@@ -840,7 +865,7 @@ def test_include_patterns_are_relative_to_the_main_file(tmp_path: Path) -> None:
 
 def test_same_table_in_main_and_dropin_names_both_files(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    dropin = write(tmp_path / "conf.d/vi.toml", "[vrrp_instance.VI_1]\npriority = 50\n")
+    dropin = write(tmp_path / "hafm.d/vi.toml", "[vrrp_instance.VI_1]\npriority = 50\n")
     assert errors_of(main) == [
         f"{dropin}: vrrp_instance.VI_1: already defined in {main}; a table may be defined in one file only"
     ]
@@ -848,8 +873,8 @@ def test_same_table_in_main_and_dropin_names_both_files(tmp_path: Path) -> None:
 
 def test_same_check_in_two_dropins_names_both_files(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    first = write(tmp_path / "conf.d/a.toml", TOMCAT)
-    second = write(tmp_path / "conf.d/b.toml", TOMCAT + 'url = "http://x/"\n')
+    first = write(tmp_path / "hafm.d/a.toml", TOMCAT)
+    second = write(tmp_path / "hafm.d/b.toml", TOMCAT + 'url = "http://x/"\n')
     assert errors_of(main) == [
         f"{second}: check.tomcat: already defined in {first}; a table may be defined in one file only"
     ]
@@ -857,13 +882,13 @@ def test_same_check_in_two_dropins_names_both_files(tmp_path: Path) -> None:
 
 def test_global_only_in_main_file(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    dropin = write(tmp_path / "conf.d/g.toml", '[global]\nlog_level = "debug"\n')
+    dropin = write(tmp_path / "hafm.d/g.toml", '[global]\nlog_level = "debug"\n')
     assert errors_of(main) == [f"{dropin}: global: [global] is only allowed in the main file {main}"]
 
 
 def test_dropin_errors_name_the_dropin(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1 + 'track_check = ["web"]\n')
-    dropin = write(tmp_path / "conf.d/web.toml", '[check.web]\ntype = "http"\nrise = 0\n')
+    dropin = write(tmp_path / "hafm.d/web.toml", '[check.web]\ntype = "http"\nrise = 0\n')
     assert errors_of(main) == [f"{dropin}: check.web.rise: 0 is out of range: must be at least 1"]
 
 
@@ -886,7 +911,7 @@ def test_relative_main_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest
 def test_provenance_and_format_effective(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", '[global]\nrouter_id = "A"\nvrrp_version = 3\n' + VI_1 + "priority = 100\n")
     dropin = write(
-        tmp_path / "conf.d/tomcat.toml",
+        tmp_path / "hafm.d/tomcat.toml",
         TOMCAT + 'url = "http://127.0.0.1:8080/"\nweight = -20\n'
         '[vrrp_instance.VI_2]\ninterface = "eth1"\nvirtual_router_id = 2\n'
         'virtual_ipaddress = [{ address = "198.51.100.1/24", label = "eth1:a" }]\n',
@@ -901,7 +926,9 @@ def test_provenance_and_format_effective(tmp_path: Path) -> None:
     for line in [
         "[global]",
         f'router_id = "A"  # {main}',
-        f'include = ["{tmp_path}/conf.d/*.toml"]  # default',
+        f'include = ["{tmp_path}/hafm.d/*.toml"]  # default',
+        f"# drop-ins: {tmp_path}/hafm.d/*.toml (default: hafm.d/ beside the main file)",
+        f"# plugins (*.py) from: {tmp_path}/hafm.d (default: hafm.d/ beside the main file)",
         'log_level = "info"  # default',
         "[vrrp_instance.VI_1]",
         f"priority = 100  # {main}",
@@ -960,7 +987,7 @@ def test_check_validator_gets_only_type_specific_keys(tmp_path: Path) -> None:
 
 def test_check_validator_messages_are_formatted_with_file_and_key(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    dropin = write(tmp_path / "conf.d/t.toml", TOMCAT + "expect_status = 200\nexpect_bdy = 'x'\n")
+    dropin = write(tmp_path / "hafm.d/t.toml", TOMCAT + "expect_status = 200\nexpect_bdy = 'x'\n")
     assert errors_of(main, check_validators={"http": http_validator}) == [
         f"{dropin}: check.tomcat.url: required key is missing",
         f"{dropin}: check.tomcat.expect_bdy: unknown key 'expect_bdy'",

@@ -3,7 +3,8 @@
 Rules, in the order they apply:
 
 * The main file is read first; its ``[global] include`` globs (relative to the main file, default
-  ``conf.d/*.toml``) name drop-ins, read pattern by pattern, each pattern's matches in lexical order.
+  ``STEM.d/*.toml`` beside it: ``/etc/hafm.d/*.toml`` for ``/etc/hafm.toml``, see :func:`default_dropin_dir`)
+  name drop-ins, read pattern by pattern, each pattern's matches in lexical order.
 * A table (``[vrrp_instance.NAME]``, ``[vrrp_sync_group.NAME]``, ``[check.NAME]``) lives in exactly one
   file: a second definition is an error naming both files.  ``[global]`` is only allowed in the main
   file.  So every key has exactly one source, recorded in :attr:`Config.provenance`.
@@ -41,7 +42,7 @@ from hafm.config.model import (
 from hafm.errors import ConfigError
 from hafm.trust import untrusted_reason
 
-__all__ = ["CheckValidator", "format_effective", "load_config"]
+__all__ = ["CheckValidator", "default_dropin_dir", "format_effective", "load_config"]
 
 CheckValidator = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 """Validates a check type's own keys (a ``[check.NAME]`` table minus the common keys).
@@ -55,6 +56,17 @@ NAMED_SECTIONS = ("check", "vrrp_instance", "vrrp_sync_group")
 
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$")
+
+
+def default_dropin_dir(main: Path) -> Path:
+    """Where drop-ins (``*.toml``) and plugins (``*.py``) live unless ``[global] include``/``plugin_dirs`` say
+    otherwise: ``STEM.d`` beside the main file, so ``/etc/hafm.toml`` reads ``/etc/hafm.d/``.
+
+    One rule without special cases, the Unix habit (``sudoers.d``, ``logrotate.d``), never another package's
+    directory (``/etc/conf.d`` belongs to OpenRC), and two configurations side by side get two directories.
+    """
+    main = Path(os.path.abspath(main))
+    return main.parent / f"{main.stem}.d"
 
 
 def load_config(path: Path, *, check_validators: Mapping[str, CheckValidator] | None = None) -> Config:
@@ -209,7 +221,8 @@ class _Loader:
         if self.global_table is not None:
             global_values, _, _ = self.convert_table(self.main, "global", self.global_table.raw, GLOBAL_KEYS)
         base = os.path.abspath(self.main.parent)
-        include = tuple(global_values.get("include", GlobalConfig().include))
+        dropins = default_dropin_dir(self.main)
+        include = tuple(global_values.get("include", (str(dropins / "*.toml"),)))
         for file in self.include_files(include):
             included = self.read(file)
             if included is not None:
@@ -221,8 +234,7 @@ class _Loader:
                 **global_values,
                 "include": tuple(os.path.normpath(os.path.join(base, p)) for p in include),
                 "plugin_dirs": tuple(
-                    os.path.normpath(os.path.join(base, p))
-                    for p in global_values.get("plugin_dirs", GlobalConfig().plugin_dirs)
+                    os.path.normpath(os.path.join(base, p)) for p in global_values.get("plugin_dirs", (str(dropins),))
                 ),
             },
         )
@@ -563,7 +575,16 @@ def format_effective(config: Config) -> str:
     ``# derived``.  Unset optional values (None) are left out.
     """
     files = sorted({str(p) for p in config.provenance.values()} | {str(config.path)})
-    lines = [f"# hafm effective configuration of {config.path}", f"# files read: {', '.join(files)}", ""]
+    default = f" (default: {default_dropin_dir(config.path).name}/ beside the main file)"
+    lines = [
+        f"# hafm effective configuration of {config.path}",
+        f"# files read: {', '.join(files)}",
+        f"# drop-ins: {', '.join(config.global_.include) or 'none'}"
+        + ("" if "global.include" in config.provenance else default),
+        f"# plugins (*.py) from: {', '.join(config.global_.plugin_dirs) or 'none'}"
+        + ("" if "global.plugin_dirs" in config.provenance else default),
+        "",
+    ]
 
     def emit(table: str, key: str, value: Any, note: str | None = None) -> None:
         if value is None:

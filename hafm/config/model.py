@@ -126,8 +126,10 @@ class SyncGroupConfig:
 class GlobalConfig:
     router_id: str | None = field(default=None, metadata=key(schema.string))
     vrrp_version: Literal[2, 3] = field(default=2, metadata=key(schema.version))
-    include: tuple[str, ...] = field(default=("conf.d/*.toml",), metadata=key(schema.array(schema.string)))
-    plugin_dirs: tuple[str, ...] = field(default=("conf.d",), metadata=key(schema.array(schema.string)))
+    # Unset, both are the main file's STEM.d directory (/etc/hafm.d for /etc/hafm.toml): the loader fills them in
+    # (hafm.config.loader.default_dropin_dir), so a loaded config always holds the absolute paths used.
+    include: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.string)))
+    plugin_dirs: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.string)))
     control_socket: str = field(default="/run/hafm/hafm.sock", metadata=key(schema.absolute_path))
     log_level: str = field(default="info", metadata=key(schema.choice("debug", "info", "warning", "error")))
     notify_fifo: str | None = field(default=None, metadata=key(schema.absolute_path))
