@@ -178,7 +178,7 @@ class _Loader:
             if section not in NAMED_SECTIONS:
                 hint = schema.suggest(section, schema.TOP_LEVEL_TABLES)
                 allowed = "" if hint else f"; allowed: {', '.join(schema.TOP_LEVEL_TABLES)}"
-                self.error(file, section, f"unknown table {section!r}{hint}{allowed}")
+                self.error(file, _toml_key(section), f"unknown table {section!r}{hint}{allowed}")
                 continue
             if not isinstance(value, dict):
                 self.error(file, section, f"expected tables like [{section}.NAME], got {schema.describe(value)}")
