@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -183,40 +183,30 @@ def test_an_integer_beyond_pythons_digit_limit_is_one_line(tmp_path: Path) -> No
     assert err.splitlines()[0].startswith(f"{main}: TOML syntax error: Exceeds the limit (4300 digits)")
 
 
-def test_a_dangling_plugin_symlink_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main = tmp_path / "hafm.toml"
-    main.write_text('[global]\nplugin_dirs = ["plugins"]\n' + GOOD)
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins/gone.py").symlink_to(tmp_path / "nowhere.py")
-    assert check_config_cli(main, capsys) == (
-        1,
-        [f"hafm: {tmp_path}/plugins/gone.py: cannot read plugin drop-in: No such file or directory"],
-    )
-
-
 @pytest.mark.timeout(20)
-def test_a_fifo_named_like_a_plugin_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main = tmp_path / "hafm.toml"
-    main.write_text('[global]\nplugin_dirs = ["plugins"]\n' + GOOD)
-    (tmp_path / "plugins").mkdir()
-    os.mkfifo(tmp_path / "plugins/fifo.py")
-    assert check_config_cli(main, capsys) == (
-        1,
-        [f"hafm: {tmp_path}/plugins/fifo.py: plugin drop-in refused: not a regular file"],
-    )
-
-
-def test_a_plugin_calling_sys_exit_is_an_error_not_a_silent_exit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (
+            lambda d: (d / "gone.py").symlink_to(d / "nowhere.py"),
+            "gone.py: cannot read plugin drop-in: No such file or directory",
+        ),
+        (lambda d: os.mkfifo(d / "fifo.py"), "fifo.py: plugin drop-in refused: not a regular file"),
+        (
+            lambda d: (d / "quit.py").write_text("import sys\n\nsys.exit(3)\n"),
+            "quit.py:3: import failed: SystemExit: 3",
+        ),
+    ],
+    ids=["dangling-symlink", "fifo-hangs-an-import", "sys-exit-ended-hafm-silently"],
+)
+def test_a_bad_plugin_dropin_is_one_line(
+    tmp_path: Path, make: Callable[[Path], object], expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main = tmp_path / "hafm.toml"
     main.write_text('[global]\nplugin_dirs = ["plugins"]\n' + GOOD)
     (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins/quit.py").write_text("import sys\n\nsys.exit(3)\n")
-    assert check_config_cli(main, capsys) == (
-        1,
-        [f"hafm: {tmp_path}/plugins/quit.py:3: import failed: SystemExit: 3"],
-    )
+    make(tmp_path / "plugins")
+    assert check_config_cli(main, capsys) == (1, [f"hafm: {tmp_path}/plugins/{expected}"])
 
 
 # --- the default drop-in directory (issue 13: /etc/hafm.toml must not read OpenRC's /etc/conf.d) ----------------
