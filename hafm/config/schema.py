@@ -313,11 +313,20 @@ def command(value: Any) -> str:
         raise Invalid(f"cannot split {text!r} into words: {exc}") from None
     if not words:
         raise Invalid("must not be empty")
-    if "/" in words[0] and not words[0].startswith("/"):
-        raise Invalid(
-            f"{words[0]} is a relative path; give the absolute path (it would depend on the daemon's working directory)"
-        )
+    problem = relative_program_problem(words[0])
+    if problem:
+        raise Invalid(problem)
     return text
+
+
+def relative_program_problem(program: str) -> str | None:
+    """A program is an absolute path or a bare name looked up in hafm's fixed PATH; ``dir/prog`` would be
+    looked up in whatever the daemon's working directory happens to be.  (For notify commands and script checks.)"""
+    if "/" in program and not program.startswith("/"):
+        return (
+            f"{program} is a relative path; give the absolute path (it would depend on the daemon's working directory)"
+        )
+    return None
 
 
 def ip_address(value: Any) -> IPAddress:
