@@ -12,7 +12,7 @@ from typing import Any
 
 from hafm import __version__
 from hafm.config.loader import CheckValidator
-from hafm.config.model import Config, GlobalConfig
+from hafm.config.model import Config
 from hafm.errors import ConfigError, HafmError
 from hafm.plugin_manager import HafmPluginManager, check_types, make_plugin_manager, plugin_problems
 
@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plugin_dirs(config_path: Path) -> list[Path]:
     """plugin_dirs from [global] (relative to the config file), or the default when the config is broken."""
-    from hafm.config.loader import load_config
+    from hafm.config.loader import default_dropin_dir, load_config
 
     try:
         dirs = load_config(config_path).global_.plugin_dirs
     except ConfigError:
-        dirs = GlobalConfig().plugin_dirs
+        dirs = (str(default_dropin_dir(config_path)),)
     return [config_path.parent / d for d in dirs]
 
 

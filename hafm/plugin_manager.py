@@ -1,4 +1,4 @@
-"""Build the pluggy plugin manager: built-ins, entry points, conf.d drop-ins.
+"""Build the pluggy plugin manager: built-ins, entry points, drop-ins from the STEM.d directory.
 
 Load order (later plugins are called first by pluggy, like pytest):
 
@@ -6,7 +6,7 @@ Load order (later plugins are called first by pluggy, like pytest):
    name exactly as a third-party module would be;
 2. installed distributions that declare an entry point in the ``hafm`` group
    (what ``pm.load_setuptools_entrypoints("hafm")`` does, with better errors);
-3. ``*.py`` files from each plugin directory (``conf.d/`` by default), sorted
+3. ``*.py`` files from each plugin directory (``STEM.d/`` beside the main file by default), sorted
    by name.  hafm runs as root, so a drop-in that another user could have
    written is refused instead of executed.
 
@@ -24,6 +24,8 @@ import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import os
+import stat
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -112,7 +114,7 @@ def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: 
 
     Raises :class:`PluginError` (one line naming the file) for a drop-in that
     is unsafe, does not import, or implements a hook that does not exist.
-    A missing plugin directory is not an error (conf.d is optional).
+    A missing plugin directory is not an error (drop-ins are optional).
     """
     pm = HafmPluginManager()
     pm.add_hookspecs(hookspecs)
@@ -182,7 +184,13 @@ def _refuse_unsafe(path: Path) -> None:
 
 
 def _load_dropin(pm: HafmPluginManager, path: Path) -> None:
-    _refuse_unsafe(path)
+    # A dangling symlink or a FIFO named *.py must be one line, not a traceback or a hang in exec_module.
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise PluginError(f"{path}: plugin drop-in refused: not a regular file")
+        _refuse_unsafe(path)
+    except OSError as exc:
+        raise PluginError(f"{path}: cannot read plugin drop-in: {exc.strerror or exc}") from None
     module = _import_file(path)
     _register(pm, module, str(path), f"file {path}")
 
@@ -201,7 +209,7 @@ def _import_file(path: Path) -> ModuleType:
     except SyntaxError as exc:
         del sys.modules[module_name]
         raise PluginError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a drop-in must not end hafm silently
         del sys.modules[module_name]
         line = _line_in(path, exc)
         raise PluginError(f"{path}:{line}: import failed: {type(exc).__name__}: {exc}") from None

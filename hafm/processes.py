@@ -271,3 +271,13 @@ def is_regular_executable(path: str) -> str | None:
     if not st.st_mode & 0o111:
         return f"{path} is not executable (chmod 755 {path})"
     return None
+
+
+def relative_program_problem(program: str) -> str | None:
+    """A program is an absolute path or a bare name looked up in hafm's fixed PATH; ``dir/prog`` would be
+    looked up in whatever the daemon's working directory happens to be.  (For notify commands and script checks.)"""
+    if "/" in program and not program.startswith("/"):
+        return (
+            f"{program} is a relative path; give the absolute path (it would depend on the daemon's working directory)"
+        )
+    return None

@@ -6,6 +6,7 @@ alive through a kept-alive socket opened while it was still healthy.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,33 +23,34 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "OPTIONS")
 MAX_BODY = 65536
 
 
-def parse_status(spec: Any) -> frozenset[int]:
-    """``200``, ``[200, 204]`` or ``"200-299"`` → the set of accepted status codes.
+def parse_status(spec: Any) -> tuple[range, ...]:
+    """``200``, ``[200, 204]`` or ``"200-299"`` → the accepted status codes, as ranges (never expanded:
+    ``"100-400000000"`` is refused by its bounds, not by building 400 million ints).
 
     Raises ValueError with a message fit for a config error.
     """
     if isinstance(spec, bool):
         raise ValueError(f"{spec!r} is not a status code")
     if isinstance(spec, int):
-        codes = [spec]
+        ranges = [range(spec, spec + 1)]
     elif isinstance(spec, str):
         low, sep, high = spec.partition("-")
         try:
-            codes = list(range(int(low), int(high) + 1)) if sep else [int(low)]
+            first, last = int(low), int(high if sep else low)
         except ValueError:
             raise ValueError(f'{spec!r} is not a status code or a range like "200-299"') from None
-        if sep and int(low) > int(high):
+        if first > last:
             raise ValueError(f"{spec!r} is an empty range")
+        ranges = [range(first, last + 1)]
     elif isinstance(spec, list) and spec:
-        codes = []
-        for item in spec:
-            codes.extend(parse_status(item))
+        ranges = [r for item in spec for r in parse_status(item)]
     else:
         raise ValueError(f'{spec!r} is not a status code, a list of codes or a range like "200-299"')
-    bad = [code for code in codes if not 100 <= code <= 599]
-    if bad:
-        raise ValueError(f"{bad[0]} is not an HTTP status code (100..599)")
-    return frozenset(codes)
+    for r in ranges:
+        for code in (r.start, r.stop - 1):
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code (100..599)")
+    return tuple(ranges)
 
 
 def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -87,9 +89,16 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     if "verify_tls" in options and not isinstance(options["verify_tls"], bool):
         problems.append(("verify_tls", "must be true or false"))
     source = options.get("source_address")
-    if source is not None and not isinstance(source, str):
-        problems.append(("source_address", "must be an IP address string"))
+    if source is not None and not _is_ip_address(source):
+        problems.append(("source_address", f"{source!r} is not an IP address"))
     return problems
+
+
+def _is_ip_address(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and bool(ipaddress.ip_address(value))
+    except ValueError:
+        return False
 
 
 def create(check: CheckConfig) -> Probe:
@@ -111,7 +120,7 @@ def create(check: CheckConfig) -> Probe:
                 response = await client.request(method, url, headers=headers)
             except httpx.HTTPError as exc:
                 return ProbeResult(ok=False, detail=f"{type(exc).__name__}: {exc or 'no detail'}")
-        if response.status_code not in accepted:
+        if not any(response.status_code in codes for codes in accepted):
             return ProbeResult(ok=False, detail=f"HTTP {response.status_code}")
         body = response.text[:MAX_BODY]
         if expect_body is not None and expect_body not in body:

@@ -25,7 +25,14 @@ from typing import Any
 
 from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, Probe, ProbeResult, check_keys, hookimpl
-from hafm.processes import ENV_PATH, Refusals, command_problem, kill_process_group, split_command
+from hafm.processes import (
+    ENV_PATH,
+    Refusals,
+    command_problem,
+    kill_process_group,
+    relative_program_problem,
+    split_command,
+)
 
 log = logging.getLogger("hafm.check.script")
 
@@ -50,7 +57,9 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append(("script", "must be a string or a list of strings"))
         else:
             try:
-                problem = _untrusted(split_command(script))
+                argv = split_command(script)
+                problem = relative_program_problem(argv[0]) if argv else "is empty"
+                problem = problem or _untrusted(argv)
             except ValueError as exc:
                 problem = str(exc)
             if problem:

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from hafm.config.model import Config, GlobalConfig, Notify
+from hafm.config.model import NOTIFY_FIELDS, Config, GlobalConfig, Notify
 from hafm.processes import (
     ENV_PATH,
     Refusals,
@@ -78,15 +78,6 @@ MAX_LINE = 1000
 # After a script exits, how long to wait for the rest of its output.  A child it
 # left in the background (a daemon it started) may hold the pipe open for ever.
 OUTPUT_DRAIN = 0.2
-
-# (config key, Notify attribute), in keepalived's order: specific script first, generic last.
-NOTIFY_KEYS: tuple[tuple[str, str], ...] = (
-    ("notify_master", "master"),
-    ("notify_backup", "backup"),
-    ("notify_fault", "fault"),
-    ("notify_stop", "stop"),
-    ("notify", "any"),
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,12 +156,12 @@ def fifo_line(transition: Transition) -> str:
 def _configured(config: Config) -> Iterator[tuple[str, str]]:
     """(key, command) for every notify command in ``config``."""
     for name, instance in config.instances.items():
-        for key, attr in NOTIFY_KEYS:
+        for key, attr in NOTIFY_FIELDS.items():
             command = getattr(instance.notify, attr)
             if command:
                 yield f"{name}.{key}", command
     for name, group in config.sync_groups.items():
-        for key, attr in NOTIFY_KEYS:
+        for key, attr in NOTIFY_FIELDS.items():
             command = getattr(group.notify, attr)
             if command:
                 yield f"vrrp_sync_group.{name}.{key}", command

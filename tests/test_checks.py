@@ -509,3 +509,8 @@ def test_ping_unprivileged_datagram_socket_in_a_netns() -> None:
 def test_ping_validation() -> None:
     assert TYPES["ping"].validate({}) == [("host", "required key is missing")]
     assert TYPES["ping"].validate({"host": ""}) == [("host", "must be an IP address or host name")]
+
+
+def test_script_check_refuses_a_relative_program_path() -> None:
+    problems = TYPES["script"].validate({"script": "bin/check.sh --quick"})
+    assert problems and problems[0][0] == "script" and "relative path" in problems[0][1]

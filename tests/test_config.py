@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hafm.config import schema as config_schema
-from hafm.config.loader import format_effective, load_config
+from hafm.config import model as config_model
+from hafm.config.loader import default_dropin_dir, format_effective, load_config
 from hafm.config.model import (
     Authentication,
     CheckConfig,
@@ -25,12 +25,13 @@ from hafm.config.model import (
 )
 from hafm.errors import ConfigError
 
-# The smallest valid instance; bad cases add or override keys after it.
-VI_1 = """
+# The smallest valid instance; bad cases add or override keys after it (VI_1_BARE when they set the VIPs).
+VI_1_BARE = """
 [vrrp_instance.VI_1]
 interface = "eth0"
 virtual_router_id = 51
 """
+VI_1 = VI_1_BARE + 'virtual_ipaddress = ["203.0.113.1/24"]\n'
 
 TOMCAT = """
 [check.tomcat]
@@ -77,22 +78,22 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ),
     (
         "missing-interface",
-        "[vrrp_instance.VI_1]\nvirtual_router_id = 51\n",
+        '[vrrp_instance.VI_1]\nvirtual_router_id = 51\nvirtual_ipaddress = ["203.0.113.1/24"]\n',
         "{f}: vrrp_instance.VI_1.interface: required key is missing",
     ),
     (
         "missing-vrid",
-        '[vrrp_instance.VI_1]\ninterface = "eth0"\n',
+        '[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_ipaddress = ["203.0.113.1/24"]\n',
         "{f}: vrrp_instance.VI_1.virtual_router_id: required key is missing",
     ),
     (
         "vrid-range",
-        '[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 256\n',
+        VI_1.replace("= 51", "= 256"),
         "{f}: vrrp_instance.VI_1.virtual_router_id: 256 is out of range 1..255",
     ),
     (
         "interface-name",
-        '[vrrp_instance.VI_1]\ninterface = "averyverylongifname"\nvirtual_router_id = 1\n',
+        VI_1.replace('"eth0"', '"averyverylongifname"'),
         "{f}: vrrp_instance.VI_1.interface: 'averyverylongifname' is not a valid interface name "
         "(1..15 characters, no '/', ':' or spaces)",
     ),
@@ -156,38 +157,38 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ),
     (
         "vip-invalid",
-        VI_1 + 'virtual_ipaddress = ["203.0.113.1/24", "300.1.1.1/24"]\n',
+        VI_1_BARE + 'virtual_ipaddress = ["203.0.113.1/24", "300.1.1.1/24"]\n',
         "{f}: vrrp_instance.VI_1.virtual_ipaddress[1]: '300.1.1.1/24' is not a valid IP address with optional /prefix",
     ),
     (
         "vip-table-unknown-key",
-        VI_1 + 'virtual_ipaddress = [{ address = "203.0.113.1/24", device = "eth1" }]\n',
+        VI_1_BARE + 'virtual_ipaddress = [{ address = "203.0.113.1/24", device = "eth1" }]\n',
         "{f}: vrrp_instance.VI_1.virtual_ipaddress[0].device: unknown key 'device'; did you mean 'dev'?",
     ),
     (
         "vip-label-prefix",
-        VI_1 + 'virtual_ipaddress = [{ address = "203.0.113.1/24", label = "vip0" }]\n',
+        VI_1_BARE + 'virtual_ipaddress = [{ address = "203.0.113.1/24", label = "vip0" }]\n',
         "{f}: vrrp_instance.VI_1.virtual_ipaddress[0].label: 'vip0' must be 'eth0' or start with 'eth0:'",
     ),
     (
         "ipv6-needs-v3",
-        VI_1 + 'virtual_ipaddress = ["2001:db8::1/64"]\n',
+        VI_1_BARE + 'virtual_ipaddress = ["2001:db8::1/64"]\n',
         "{f}: vrrp_instance.VI_1.virtual_ipaddress: IPv6 needs version = 3 (VRRPv2 is IPv4-only)",
     ),
     (
         "mixed-vip-families",
-        VI_1 + 'version = 3\nvirtual_ipaddress = ["203.0.113.1/24", "2001:db8::1/64"]\n',
+        VI_1_BARE + 'version = 3\nvirtual_ipaddress = ["203.0.113.1/24", "2001:db8::1/64"]\n',
         "{f}: vrrp_instance.VI_1.virtual_ipaddress: mixes IPv4 and IPv6 addresses; use one instance per family",
     ),
     (
         "unicast-peer-family",
-        VI_1 + 'virtual_ipaddress = ["203.0.113.1/24"]\nunicast_peer = ["203.0.113.2", "2001:db8::2"]\n',
+        VI_1_BARE + 'virtual_ipaddress = ["203.0.113.1/24"]\nunicast_peer = ["203.0.113.2", "2001:db8::2"]\n',
         "{f}: vrrp_instance.VI_1.unicast_peer[1]: 2001:db8::2 is IPv6 but the instance is IPv4 "
         "(from virtual_ipaddress); use one instance per family",
     ),
     (
         "unicast-src-family",
-        VI_1 + 'version = 3\nvirtual_ipaddress = ["2001:db8::1/64"]\nunicast_src_ip = "203.0.113.4"\n',
+        VI_1_BARE + 'version = 3\nvirtual_ipaddress = ["2001:db8::1/64"]\nunicast_src_ip = "203.0.113.4"\n',
         "{f}: vrrp_instance.VI_1.unicast_src_ip: 203.0.113.4 is IPv4 but the instance is IPv6 "
         "(from virtual_ipaddress); use one instance per family",
     ),
@@ -198,7 +199,7 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ),
     (
         "duplicate-vrid",
-        VI_1 + '[vrrp_instance.VI_2]\ninterface = "eth0"\nvirtual_router_id = 51\n',
+        VI_1 + '[vrrp_instance.VI_2]\ninterface = "eth0"\nvirtual_router_id = 51\nallow_no_vip = true\n',
         "{f}: vrrp_instance.VI_2.virtual_router_id: 51 is already used on eth0 (IPv4) by vrrp_instance.VI_1",
     ),
     (
@@ -316,7 +317,7 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     (
         "check-interval",
         VI_1 + '[check.c]\ntype = "script"\ninterval = 0\n',
-        "{f}: check.c.interval: 0 is out of range: must be greater than 0",
+        "{f}: check.c.interval: 0 is out of range 0.01..86400",
     ),
     (
         "check-timeout-type",
@@ -344,6 +345,177 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "{f}: check.c.init_state: 'UP' is not one of: up, down",
     ),
     ("check-missing-type", VI_1 + "[check.c]\ninterval = 2\n", "{f}: check.c.type: required key is missing"),
+    # --- what check-config accepted and a running instance then broke on (issue 10 §2) ---
+    (
+        "vips-more-than-255",
+        VI_1_BARE + "virtual_ipaddress = [" + ", ".join(f'"198.51.100.{i}/32"' for i in range(256)) + "]\n",
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress: 256 addresses; one advertisement carries at most 255 "
+        "(its address count is 8 bits)",
+    ),
+    (
+        "vips-more-than-fit-the-mtu",
+        VI_1_BARE + "version = 3\nvirtual_ipaddress = [" + ", ".join(f'"2001:db8::{i:x}"' for i in range(91)) + "]\n",
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress: 91 IPv6 addresses do not fit one VRRPv3 advertisement in a "
+        "1500-byte MTU (at most 90); split them across instances",
+    ),
+    (
+        "auth-pass-nul",
+        VI_1 + 'authentication = { auth_type = "PASS", auth_pass = "a\\u0000b" }\n',
+        "{f}: vrrp_instance.VI_1.authentication.auth_pass: 'a\\x00b' contains a NUL character",
+    ),
+    (
+        "vip-multicast",
+        VI_1_BARE + 'virtual_ipaddress = ["224.0.0.18/32"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: 224.0.0.18/32 is a multicast address; "
+        "a virtual address must be a unicast host address",
+    ),
+    (
+        "vip-ipv6-multicast",
+        VI_1_BARE + 'version = 3\nvirtual_ipaddress = ["ff02::12"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: ff02::12 is a multicast address; "
+        "a virtual address must be a unicast host address",
+    ),
+    (
+        "vip-default-route",
+        VI_1_BARE + 'virtual_ipaddress = ["0.0.0.0/0"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: 0.0.0.0/0 is the unspecified address; "
+        "a virtual address must be a unicast host address",
+    ),
+    (
+        "vip-unspecified-v6",
+        VI_1_BARE + 'version = 3\nvirtual_ipaddress = ["::/128"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: ::/128 is the unspecified address; "
+        "a virtual address must be a unicast host address",
+    ),
+    (
+        "vip-loopback",
+        VI_1_BARE + 'virtual_ipaddress = ["127.0.0.2/8"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: 127.0.0.2/8 is a loopback address; "
+        "a virtual address must be a unicast host address",
+    ),
+    (
+        "vip-limited-broadcast",
+        VI_1_BARE + 'virtual_ipaddress = ["255.255.255.255"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: 255.255.255.255 is the broadcast address; "
+        "a virtual address must be a unicast host address",
+    ),
+    (
+        "vip-subnet-broadcast",
+        VI_1_BARE + 'virtual_ipaddress = ["203.0.113.255/24"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: 203.0.113.255/24: 203.0.113.255 is the broadcast address "
+        "of 203.0.113.0/24",
+    ),
+    (
+        "vip-prefix-zero",
+        VI_1_BARE + 'virtual_ipaddress = ["203.0.113.1/0"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress[0]: 203.0.113.1/0: a /0 prefix would claim every address",
+    ),
+    (
+        "vip-in-two-instances",
+        VI_1 + '[vrrp_instance.VI_2]\ninterface = "eth1"\nvirtual_router_id = 52\n'
+        'virtual_ipaddress = ["198.51.100.1/24", "203.0.113.1/32"]\n',
+        "{f}: vrrp_instance.VI_2.virtual_ipaddress[1]: 203.0.113.1 is already a VIP of vrrp_instance.VI_1",
+    ),
+    (
+        "vip-twice-in-one-instance",
+        VI_1 + 'virtual_ipaddress_excluded = ["203.0.113.1/32"]\n',
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress_excluded[0]: 203.0.113.1 is listed twice",
+    ),
+    (
+        "no-vip",
+        VI_1_BARE,
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress: no virtual address: an advert carries at least one "
+        "(RFC 5798 §5.2.5); set allow_no_vip = true to run an instance without one",
+    ),
+    (
+        "no-vip-empty-array",
+        VI_1_BARE + "virtual_ipaddress = []\n",
+        "{f}: vrrp_instance.VI_1.virtual_ipaddress: no virtual address: an advert carries at least one "
+        "(RFC 5798 §5.2.5); set allow_no_vip = true to run an instance without one",
+    ),
+    (
+        "unicast-peer-is-own-source",
+        VI_1 + 'unicast_src_ip = "203.0.113.4"\nunicast_peer = ["203.0.113.5", "203.0.113.4"]\n',
+        "{f}: vrrp_instance.VI_1.unicast_peer[1]: 203.0.113.4 is this node's own unicast_src_ip",
+    ),
+    (
+        "unicast-peer-twice",
+        VI_1 + 'unicast_peer = ["203.0.113.5", "203.0.113.5"]\n',
+        "{f}: vrrp_instance.VI_1.unicast_peer[1]: 203.0.113.5 is listed twice",
+    ),
+    (
+        "unicast-peer-multicast",
+        VI_1 + 'unicast_peer = ["224.0.0.18"]\n',
+        "{f}: vrrp_instance.VI_1.unicast_peer[0]: 224.0.0.18 is a multicast address; "
+        "unicast adverts need a unicast address",
+    ),
+    (
+        "unicast-peer-unspecified",
+        VI_1 + 'unicast_peer = ["0.0.0.0"]\n',
+        "{f}: vrrp_instance.VI_1.unicast_peer[0]: 0.0.0.0 is the unspecified address; "
+        "unicast adverts need a unicast address",
+    ),
+    (
+        "check-interval-inf",
+        VI_1 + '[check.c]\ntype = "script"\ninterval = inf\n',
+        "{f}: check.c.interval: expected a finite number, got float inf",
+    ),
+    (
+        "check-timeout-nan",
+        VI_1 + '[check.c]\ntype = "script"\ntimeout = nan\n',
+        "{f}: check.c.timeout: expected a finite number, got float nan",
+    ),
+    (
+        "check-interval-below-floor",
+        VI_1 + '[check.c]\ntype = "script"\ninterval = 0.001\n',
+        "{f}: check.c.interval: 0.001 is out of range 0.01..86400",
+    ),
+    (
+        "advert-int-huge-integer",
+        VI_1 + "advert_int = " + "9" * 400 + "\n",
+        "{f}: vrrp_instance.VI_1.advert_int: a 400-digit integer is too large",
+    ),
+    (
+        "garp-master-refresh-tiny",
+        VI_1 + "garp_master_refresh = 1e-6\n",
+        "{f}: vrrp_instance.VI_1.garp_master_refresh: 1e-06 is out of range: 0 (off) or 1..86400",
+    ),
+    (
+        "instance-name-empty",
+        VI_1 + '[vrrp_instance.""]\ninterface = "eth0"\n',
+        '{f}: vrrp_instance."": the name must not be empty',
+    ),
+    (
+        "instance-name-newline",
+        VI_1 + '[vrrp_instance."VI_2\\nFAKE"]\ninterface = "eth0"\n',
+        "{f}: vrrp_instance.\"VI_2\\nFAKE\": the name 'VI_2\\nFAKE' contains a control character",
+    ),
+    (
+        "check-name-nul",
+        VI_1 + '[check."c\\u0000"]\ntype = "script"\n',
+        "{f}: check.\"c\\u0000\": the name 'c\\x00' contains a control character",
+    ),
+    (
+        "key-with-newline",
+        VI_1 + '"a\\nb" = 1\n',
+        "{f}: vrrp_instance.VI_1.\"a\\nb\": unknown key 'a\\nb'; allowed: state, interface, virtual_router_id, "
+        "priority, advert_int, version, nopreempt, preempt_delay, authentication, virtual_ipaddress, "
+        "virtual_ipaddress_excluded, allow_no_vip, unicast_src_ip, unicast_peer, track_interface, track_check, "
+        "notify_master, notify_backup, notify_fault, notify_stop, notify, garp_master_delay, garp_master_repeat, "
+        "garp_master_refresh, v3_checksum_as_v2, resign_below",
+    ),
+    (
+        "notify-relative-path",
+        VI_1 + 'notify_master = "scripts/notify.sh master"\n',
+        "{f}: vrrp_instance.VI_1.notify_master: scripts/notify.sh is a relative path; give the absolute path "
+        "(it would depend on the daemon's working directory)",
+    ),
+    (
+        "interface-control-character",
+        VI_1.replace('"eth0"', '"eth\\t0"'),
+        "{f}: vrrp_instance.VI_1.interface: 'eth\\t0' is not a valid interface name "
+        "(1..15 characters, no '/', ':' or spaces)",
+    ),
     (
         "toml-syntax",
         '[vrrp_instance.VI_1]\ninterface = "eth0\n',
@@ -401,8 +573,8 @@ track_check = ["nope"]
 virtual_ipaddress = ["203.0.113.1/24", "bogus"]
 """,
     )
-    dropin_a = write(tmp_path / "conf.d/a.toml", '[check.x]\ntype = "http"\nfall = 0\nrise = 0\n')
-    dropin_b = write(tmp_path / "conf.d/b.toml", "[check.y\n")
+    dropin_a = write(tmp_path / "hafm.d/a.toml", '[check.x]\ntype = "http"\nfall = 0\nrise = 0\n')
+    dropin_b = write(tmp_path / "hafm.d/b.toml", "[check.y\n")
     messages = errors_of(main)
     assert messages == [
         f"{main}: global.log_level: 'loud' is not one of: debug, info, warning, error",
@@ -607,16 +779,19 @@ def test_check_keys_and_options(full: Config) -> None:
 def test_minimal_config_uses_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path / "hafm.toml", VI_1))
     assert config.global_ == GlobalConfig(
-        include=(str(tmp_path / "conf.d/*.toml"),), plugin_dirs=(str(tmp_path / "conf.d"),)
+        include=(str(tmp_path / "hafm.d/*.toml"),), plugin_dirs=(str(tmp_path / "hafm.d"),)
     )
-    assert config.instances == {"VI_1": InstanceConfig(name="VI_1", interface="eth0", virtual_router_id=51)}
+    vip = Vip(address=ipaddress.ip_interface("203.0.113.1/24"))
+    assert config.instances == {
+        "VI_1": InstanceConfig(name="VI_1", interface="eth0", virtual_router_id=51, virtual_ipaddress=(vip,))
+    }
     assert config.checks == {} and config.sync_groups == {}
 
 
 def test_same_vrid_on_other_interface_or_family_is_fine(tmp_path: Path) -> None:
     text = (
         VI_1
-        + '[vrrp_instance.VI_2]\ninterface = "eth1"\nvirtual_router_id = 51\n'
+        + '[vrrp_instance.VI_2]\ninterface = "eth1"\nvirtual_router_id = 51\nallow_no_vip = true\n'
         + '[vrrp_instance.VI_3]\ninterface = "eth0"\nvirtual_router_id = 51\nversion = 3\n'
         + 'virtual_ipaddress = ["2001:db8::1/64"]\n'
     )
@@ -625,7 +800,7 @@ def test_same_vrid_on_other_interface_or_family_is_fine(tmp_path: Path) -> None:
 
 
 def test_unicast_only_ipv6_instance_takes_family_from_peers(tmp_path: Path) -> None:
-    text = VI_1 + 'version = 3\nunicast_peer = ["2001:db8::2"]\n'
+    text = VI_1_BARE + 'version = 3\nallow_no_vip = true\nunicast_peer = ["2001:db8::2"]\n'
     assert load_config(write(tmp_path / "hafm.toml", text)).instances["VI_1"].family == 6
 
 
@@ -634,19 +809,45 @@ def test_unicast_only_ipv6_instance_takes_family_from_peers(tmp_path: Path) -> N
 
 def test_dropins_are_merged_in_lexical_order(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1 + 'track_check = ["a", "b"]\n')
-    write(tmp_path / "conf.d/20-b.toml", '[check.b]\ntype = "http"\n')
+    write(tmp_path / "hafm.d/20-b.toml", '[check.b]\ntype = "http"\n')
     write(
-        tmp_path / "conf.d/10-a.toml",
-        '[check.a]\ntype = "script"\n[vrrp_instance.VI_9]\ninterface = "eth9"\nvirtual_router_id = 9\n',
+        tmp_path / "hafm.d/10-a.toml",
+        '[check.a]\ntype = "script"\n[vrrp_instance.VI_9]\ninterface = "eth9"\nvirtual_router_id = 9\n'
+        'virtual_ipaddress = ["198.51.100.9/24"]\n',
     )
-    write(tmp_path / "conf.d/notes.txt", "not toml at all [")
+    write(tmp_path / "hafm.d/notes.txt", "not toml at all [")
     config = load_config(main)
     assert list(config.checks) == ["a", "b"]
     assert list(config.instances) == ["VI_1", "VI_9"]
-    assert config.provenance["check.a.type"] == tmp_path / "conf.d/10-a.toml"
-    assert config.provenance["check.b.type"] == tmp_path / "conf.d/20-b.toml"
-    assert config.provenance["vrrp_instance.VI_9.interface"] == tmp_path / "conf.d/10-a.toml"
+    assert config.provenance["check.a.type"] == tmp_path / "hafm.d/10-a.toml"
+    assert config.provenance["check.b.type"] == tmp_path / "hafm.d/20-b.toml"
+    assert config.provenance["vrrp_instance.VI_9.interface"] == tmp_path / "hafm.d/10-a.toml"
     assert config.provenance["vrrp_instance.VI_1.interface"] == main
+
+
+def test_default_dropin_directory_is_the_main_files_stem_dot_d() -> None:
+    assert default_dropin_dir(Path("/etc/hafm.toml")) == Path("/etc/hafm.d")
+    assert default_dropin_dir(Path("/srv/lab/node-a.toml")) == Path("/srv/lab/node-a.d")
+
+
+def test_conf_d_beside_the_main_file_is_not_read_by_default(tmp_path: Path) -> None:
+    """/etc/conf.d belongs to OpenRC: with /etc/hafm.toml, hafm must not read it."""
+    main = write(tmp_path / "hafm.toml", VI_1)
+    write(tmp_path / "conf.d/net.toml", "[check.openrc]\n")
+    config = load_config(main)
+    assert config.checks == {}
+    assert config.global_.include == (str(tmp_path / "hafm.d/*.toml"),)
+    assert config.global_.plugin_dirs == (str(tmp_path / "hafm.d"),)
+
+
+def test_explicit_include_and_plugin_dirs_override_the_default(tmp_path: Path) -> None:
+    main = write(tmp_path / "hafm.toml", '[global]\ninclude = ["conf.d/*.toml"]\nplugin_dirs = []\n' + VI_1)
+    write(tmp_path / "conf.d/c.toml", '[check.c]\ntype = "http"\n')
+    write(tmp_path / "hafm.d/d.toml", '[check.d]\ntype = "http"\n')
+    config = load_config(main)
+    assert list(config.checks) == ["c"]
+    assert config.global_.plugin_dirs == ()
+    assert f"# drop-ins: {tmp_path}/conf.d/*.toml\n" in format_effective(config)
 
 
 def test_missing_include_directory_is_fine(tmp_path: Path) -> None:
@@ -664,7 +865,7 @@ def test_include_patterns_are_relative_to_the_main_file(tmp_path: Path) -> None:
 
 def test_same_table_in_main_and_dropin_names_both_files(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    dropin = write(tmp_path / "conf.d/vi.toml", "[vrrp_instance.VI_1]\npriority = 50\n")
+    dropin = write(tmp_path / "hafm.d/vi.toml", "[vrrp_instance.VI_1]\npriority = 50\n")
     assert errors_of(main) == [
         f"{dropin}: vrrp_instance.VI_1: already defined in {main}; a table may be defined in one file only"
     ]
@@ -672,8 +873,8 @@ def test_same_table_in_main_and_dropin_names_both_files(tmp_path: Path) -> None:
 
 def test_same_check_in_two_dropins_names_both_files(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    first = write(tmp_path / "conf.d/a.toml", TOMCAT)
-    second = write(tmp_path / "conf.d/b.toml", TOMCAT + 'url = "http://x/"\n')
+    first = write(tmp_path / "hafm.d/a.toml", TOMCAT)
+    second = write(tmp_path / "hafm.d/b.toml", TOMCAT + 'url = "http://x/"\n')
     assert errors_of(main) == [
         f"{second}: check.tomcat: already defined in {first}; a table may be defined in one file only"
     ]
@@ -681,13 +882,13 @@ def test_same_check_in_two_dropins_names_both_files(tmp_path: Path) -> None:
 
 def test_global_only_in_main_file(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    dropin = write(tmp_path / "conf.d/g.toml", '[global]\nlog_level = "debug"\n')
+    dropin = write(tmp_path / "hafm.d/g.toml", '[global]\nlog_level = "debug"\n')
     assert errors_of(main) == [f"{dropin}: global: [global] is only allowed in the main file {main}"]
 
 
 def test_dropin_errors_name_the_dropin(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1 + 'track_check = ["web"]\n')
-    dropin = write(tmp_path / "conf.d/web.toml", '[check.web]\ntype = "http"\nrise = 0\n')
+    dropin = write(tmp_path / "hafm.d/web.toml", '[check.web]\ntype = "http"\nrise = 0\n')
     assert errors_of(main) == [f"{dropin}: check.web.rise: 0 is out of range: must be at least 1"]
 
 
@@ -710,7 +911,7 @@ def test_relative_main_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest
 def test_provenance_and_format_effective(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", '[global]\nrouter_id = "A"\nvrrp_version = 3\n' + VI_1 + "priority = 100\n")
     dropin = write(
-        tmp_path / "conf.d/tomcat.toml",
+        tmp_path / "hafm.d/tomcat.toml",
         TOMCAT + 'url = "http://127.0.0.1:8080/"\nweight = -20\n'
         '[vrrp_instance.VI_2]\ninterface = "eth1"\nvirtual_router_id = 2\n'
         'virtual_ipaddress = [{ address = "198.51.100.1/24", label = "eth1:a" }]\n',
@@ -725,7 +926,9 @@ def test_provenance_and_format_effective(tmp_path: Path) -> None:
     for line in [
         "[global]",
         f'router_id = "A"  # {main}',
-        f'include = ["{tmp_path}/conf.d/*.toml"]  # default',
+        f'include = ["{tmp_path}/hafm.d/*.toml"]  # default',
+        f"# drop-ins: {tmp_path}/hafm.d/*.toml (default: hafm.d/ beside the main file)",
+        f"# plugins (*.py) from: {tmp_path}/hafm.d (default: hafm.d/ beside the main file)",
         'log_level = "info"  # default',
         "[vrrp_instance.VI_1]",
         f"priority = 100  # {main}",
@@ -784,7 +987,7 @@ def test_check_validator_gets_only_type_specific_keys(tmp_path: Path) -> None:
 
 def test_check_validator_messages_are_formatted_with_file_and_key(tmp_path: Path) -> None:
     main = write(tmp_path / "hafm.toml", VI_1)
-    dropin = write(tmp_path / "conf.d/t.toml", TOMCAT + "expect_status = 200\nexpect_bdy = 'x'\n")
+    dropin = write(tmp_path / "hafm.d/t.toml", TOMCAT + "expect_status = 200\nexpect_bdy = 'x'\n")
     assert errors_of(main, check_validators={"http": http_validator}) == [
         f"{dropin}: check.tomcat.url: required key is missing",
         f"{dropin}: check.tomcat.expect_bdy: unknown key 'expect_bdy'",
@@ -830,10 +1033,10 @@ def test_without_validators_any_check_type_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "keys"),
     [
-        ("## `[global]`", config_schema.GLOBAL_KEYS),
-        ("## `[vrrp_instance.NAME]`", config_schema.INSTANCE_KEYS),
-        ("## `[vrrp_sync_group.NAME]`", config_schema.SYNC_GROUP_KEYS),
-        ("## `[check.NAME]`", config_schema.CHECK_COMMON_KEYS),
+        ("## `[global]`", config_model.GLOBAL_KEYS),
+        ("## `[vrrp_instance.NAME]`", config_model.INSTANCE_KEYS),
+        ("## `[vrrp_sync_group.NAME]`", config_model.SYNC_GROUP_KEYS),
+        ("## `[check.NAME]`", config_model.CHECK_COMMON_KEYS),
     ],
 )
 def test_every_key_is_documented(section: str, keys: Mapping[str, Any]) -> None:

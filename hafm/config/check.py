@@ -17,16 +17,18 @@ def run(
     *,
     check_validators: Mapping[str, CheckValidator] | None = None,
     extra_checks: Callable[[Config], list[str]] | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Load ``path``: print the effective configuration to ``out`` and return 0,
     or print every error to ``err`` and return 1.
 
     ``extra_checks`` returns more error lines for a loaded config (e.g. notify script permissions).
     ``check_validators`` is what the plugins declare (see :func:`hafm.config.loader.load_config`); without it,
-    check types are not verified.
+    check types are not verified.  ``out``/``err`` default to the current ``sys.stdout``/``sys.stderr``.
     """
+    out = out or sys.stdout
+    err = err or sys.stderr
     try:
         config = load_config(path, check_validators=check_validators)
         if extra_checks is not None and (problems := extra_checks(config)):

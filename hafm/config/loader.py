@@ -3,7 +3,8 @@
 Rules, in the order they apply:
 
 * The main file is read first; its ``[global] include`` globs (relative to the main file, default
-  ``conf.d/*.toml``) name drop-ins, read pattern by pattern, each pattern's matches in lexical order.
+  ``STEM.d/*.toml`` beside it: ``/etc/hafm.d/*.toml`` for ``/etc/hafm.toml``, see :func:`default_dropin_dir`)
+  name drop-ins, read pattern by pattern, each pattern's matches in lexical order.
 * A table (``[vrrp_instance.NAME]``, ``[vrrp_sync_group.NAME]``, ``[check.NAME]``) lives in exactly one
   file: a second definition is an error naming both files.  ``[global]`` is only allowed in the main
   file.  So every key has exactly one source, recorded in :attr:`Config.provenance`.
@@ -18,6 +19,7 @@ import ipaddress
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,17 +28,21 @@ from typing import Any
 
 from hafm.config import schema
 from hafm.config.model import (
+    CHECK_COMMON_KEYS,
+    GLOBAL_KEYS,
+    INSTANCE_KEYS,
+    SYNC_GROUP_KEYS,
     CheckConfig,
     Config,
     GlobalConfig,
     InstanceConfig,
-    Notify,
     SyncGroupConfig,
     Vip,
 )
 from hafm.errors import ConfigError
+from hafm.trust import untrusted_reason
 
-__all__ = ["CheckValidator", "format_effective", "load_config"]
+__all__ = ["CheckValidator", "default_dropin_dir", "format_effective", "load_config"]
 
 CheckValidator = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 """Validates a check type's own keys (a ``[check.NAME]`` table minus the common keys).
@@ -48,16 +54,19 @@ Returns ``[(key, message)]``; an empty list means the options are fine.  The loa
 # Sections whose sub-tables are named objects, in the order they are validated and printed.
 NAMED_SECTIONS = ("check", "vrrp_instance", "vrrp_sync_group")
 
-NOTIFY_FIELDS = {
-    "notify_master": "master",
-    "notify_backup": "backup",
-    "notify_fault": "fault",
-    "notify_stop": "stop",
-    "notify": "any",
-}
-
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$")
+
+
+def default_dropin_dir(main: Path) -> Path:
+    """Where drop-ins (``*.toml``) and plugins (``*.py``) live unless ``[global] include``/``plugin_dirs`` say
+    otherwise: ``STEM.d`` beside the main file, so ``/etc/hafm.toml`` reads ``/etc/hafm.d/``.
+
+    One rule without special cases, the Unix habit (``sudoers.d``, ``logrotate.d``), never another package's
+    directory (``/etc/conf.d`` belongs to OpenRC), and two configurations side by side get two directories.
+    """
+    main = Path(os.path.abspath(main))
+    return main.parent / f"{main.stem}.d"
 
 
 def load_config(path: Path, *, check_validators: Mapping[str, CheckValidator] | None = None) -> Config:
@@ -94,7 +103,7 @@ class _Loader:
     # --- reporting ----------------------------------------------------------------------------
 
     def error(self, file: Path, where: str, message: str) -> None:
-        self.errors.append(f"{file}: {where}: {message}" if where else f"{file}: {message}")
+        self.errors.append(one_line(f"{file}: {where}: {message}" if where else f"{file}: {message}"))
 
     def convert_table(
         self, file: Path, where: str, raw: Any, keys: dict[str, schema.Key], *, extra_ok: bool = False
@@ -107,12 +116,12 @@ class _Loader:
         extra: dict[str, Any] = {}
         ok = True
         for key, value in raw.items():
-            self.provenance[f"{where}.{key}"] = file
+            self.provenance[f"{where}.{_toml_key(key)}"] = file
             if key not in keys:
                 if extra_ok:
                     extra[key] = value
                 else:
-                    self.error(file, f"{where}.{key}", schema.unknown_key_message(key, keys))
+                    self.error(file, f"{where}.{_toml_key(key)}", schema.unknown_key_message(key, keys))
                     ok = False
                 continue
             try:
@@ -131,7 +140,10 @@ class _Loader:
 
     def read(self, file: Path) -> dict[str, Any] | None:
         try:
-            text = file.read_bytes().decode()
+            text = _read_regular_file(file).decode()
+        except _Unreadable as exc:
+            self.error(file, "", str(exc))
+            return None
         except OSError as exc:
             self.error(file, "", f"cannot read configuration file: {exc.strerror or exc}")
             return None
@@ -139,10 +151,20 @@ class _Loader:
             self.error(file, "", f"not valid UTF-8 at byte {exc.start}")
             return None
         try:
-            return tomllib.loads(text)
+            document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            self.errors.append(_syntax_error(file, text, str(exc)))
+            self.errors.append(one_line(_syntax_error(file, text, str(exc))))
             return None
+        except ValueError as exc:  # tomllib lets int()'s digit limit through
+            self.error(file, "", f"TOML syntax error: {exc}")
+            return None
+        except RecursionError:
+            self.error(file, "", f"TOML syntax error: arrays or tables nested too deeply (at most {MAX_DEPTH})")
+            return None
+        if _depth(document) > MAX_DEPTH:
+            self.error(file, "", f"TOML syntax error: arrays or tables nested too deeply (at most {MAX_DEPTH})")
+            return None
+        return document
 
     def collect(self, file: Path, document: dict[str, Any], *, is_main: bool) -> None:
         """Register the top-level tables of one file, enforcing the one-file-per-table rule."""
@@ -156,17 +178,21 @@ class _Loader:
             if section not in NAMED_SECTIONS:
                 hint = schema.suggest(section, schema.TOP_LEVEL_TABLES)
                 allowed = "" if hint else f"; allowed: {', '.join(schema.TOP_LEVEL_TABLES)}"
-                self.error(file, section, f"unknown table {section!r}{hint}{allowed}")
+                self.error(file, _toml_key(section), f"unknown table {section!r}{hint}{allowed}")
                 continue
             if not isinstance(value, dict):
                 self.error(file, section, f"expected tables like [{section}.NAME], got {schema.describe(value)}")
                 continue
             for name, table in value.items():
                 earlier = self.tables[section].get(name)
+                problem = _name_problem(name)
+                if problem:
+                    self.error(file, f"{section}.{_toml_key(name)}", problem)
+                    continue
                 if earlier is not None:
                     self.error(
                         file,
-                        f"{section}.{name}",
+                        f"{section}.{_toml_key(name)}",
                         f"already defined in {earlier.file}; a table may be defined in one file only",
                     )
                     continue
@@ -178,7 +204,8 @@ class _Loader:
         for pattern in patterns:
             for match in sorted(glob.glob(os.path.join(self.main.parent, pattern))):
                 file = Path(os.path.normpath(match))
-                if file not in seen and file.is_file():
+                # Anything but a directory is read, so a FIFO or a dangling symlink is an error, not a gap.
+                if file not in seen and not file.is_dir():
                     seen.add(file)
                     files.append(file)
         return files
@@ -192,23 +219,24 @@ class _Loader:
         self.collect(self.main, document, is_main=True)
         global_values: dict[str, Any] = {}
         if self.global_table is not None:
-            global_values, _, _ = self.convert_table(self.main, "global", self.global_table.raw, schema.GLOBAL_KEYS)
+            global_values, _, _ = self.convert_table(self.main, "global", self.global_table.raw, GLOBAL_KEYS)
         base = os.path.abspath(self.main.parent)
-        include = tuple(global_values.get("include", GlobalConfig().include))
+        dropins = default_dropin_dir(self.main)
+        include = tuple(global_values.get("include", (str(dropins / "*.toml"),)))
         for file in self.include_files(include):
             included = self.read(file)
             if included is not None:
                 self.collect(file, included, is_main=False)
 
-        global_ = GlobalConfig(
-            **{
+        global_ = schema.build(
+            GlobalConfig,
+            {
                 **global_values,
                 "include": tuple(os.path.normpath(os.path.join(base, p)) for p in include),
                 "plugin_dirs": tuple(
-                    os.path.normpath(os.path.join(base, p))
-                    for p in global_values.get("plugin_dirs", GlobalConfig().plugin_dirs)
+                    os.path.normpath(os.path.join(base, p)) for p in global_values.get("plugin_dirs", (str(dropins),))
                 ),
-            }
+            },
         )
         checks = self.load_checks()
         instances = self.load_instances(global_)
@@ -227,15 +255,13 @@ class _Loader:
     def load_checks(self) -> dict[str, CheckConfig]:
         checks: dict[str, CheckConfig] = {}
         for name, table in self.tables["check"].items():
-            where = f"check.{name}"
-            values, options, ok = self.convert_table(
-                table.file, where, table.raw, schema.CHECK_COMMON_KEYS, extra_ok=True
-            )
+            where = f"check.{_toml_key(name)}"
+            values, options, ok = self.convert_table(table.file, where, table.raw, CHECK_COMMON_KEYS, extra_ok=True)
             check_type = values.get("type")
             if check_type is not None and self.check_validators is not None:
                 ok = self.validate_check_options(table.file, where, check_type, options) and ok
             if ok:
-                checks[name] = CheckConfig(name=name, options=options, **values)
+                checks[name] = schema.build(CheckConfig, values, name=name, options=options)
         return checks
 
     def validate_check_options(self, file: Path, where: str, check_type: str, options: dict[str, Any]) -> bool:
@@ -262,17 +288,19 @@ class _Loader:
     def load_instances(self, global_: GlobalConfig) -> dict[str, InstanceConfig]:
         instances: dict[str, InstanceConfig] = {}
         vrid_owner: dict[tuple[str, int, int], str] = {}
+        vip_owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         if not self.tables["vrrp_instance"]:
             self.error(self.main, "vrrp_instance", "no [vrrp_instance.NAME] defined; at least one is required")
         for name, table in self.tables["vrrp_instance"].items():
-            where = f"vrrp_instance.{name}"
+            where = f"vrrp_instance.{_toml_key(name)}"
             file = table.file
-            values, _, ok = self.convert_table(file, where, table.raw, schema.INSTANCE_KEYS)
+            values, _, ok = self.convert_table(file, where, table.raw, INSTANCE_KEYS)
             if "version" not in values and isinstance(table.raw, dict) and "version" not in table.raw:
                 values["version"] = global_.vrrp_version
                 if "global.vrrp_version" in self.provenance:
                     self.provenance[f"{where}.version"] = self.provenance["global.vrrp_version"]
-            ok = self.check_instance(file, where, values) and ok
+            ok = self.check_instance(file, where, values, table.raw) and ok
+            ok = self.check_vips_unique(file, where, values, vip_owner) and ok
             family = values.get("family", 4)
             if "interface" in values and "virtual_router_id" in values:
                 slot = (values["interface"], family, values["virtual_router_id"])
@@ -286,11 +314,11 @@ class _Loader:
                 else:
                     vrid_owner[slot] = name
             if ok:
-                notify = Notify(**{NOTIFY_FIELDS[k]: values.pop(k) for k in list(values) if k in NOTIFY_FIELDS})
-                instances[name] = InstanceConfig(name=name, notify=notify, **values)
+                family = values.pop("family")
+                instances[name] = schema.build(InstanceConfig, values, name=name, family=family)
         return instances
 
-    def check_instance(self, file: Path, where: str, values: dict[str, Any]) -> bool:
+    def check_instance(self, file: Path, where: str, values: dict[str, Any], raw: Any) -> bool:
         """Checks that need several keys of one instance; sets ``values['family']``."""
         errors_before = len(self.errors)
         version = values.get("version")  # None when the version itself was wrong: skip what depends on it
@@ -308,6 +336,27 @@ class _Loader:
         if values.get("family") == 6 and version == 2:
             source = "virtual_ipaddress" if values.get("virtual_ipaddress") else "unicast_peer"
             self.error(file, f"{where}.{source}", "IPv6 needs version = 3 (VRRPv2 is IPv4-only)")
+        vips = values.get("virtual_ipaddress", ())
+        unset = isinstance(raw, dict) and "virtual_ipaddress" not in raw  # a bad value is reported already
+        if (unset or "virtual_ipaddress" in values) and not vips and not values.get("allow_no_vip", False):
+            self.error(
+                file,
+                f"{where}.virtual_ipaddress",
+                "no virtual address: an advert carries at least one (RFC 5798 §5.2.5); "
+                "set allow_no_vip = true to run an instance without one",
+            )
+        if version is not None and values.get("family") is not None and (version, values["family"]) != (2, 6):
+            message = schema.vip_count_problem(len(vips), version, values["family"])
+            if message:
+                self.error(file, f"{where}.virtual_ipaddress", message)
+        own = values.get("unicast_src_ip")
+        peers: list[Any] = []
+        for index, peer in enumerate(values.get("unicast_peer", ())):
+            if peer == own:
+                self.error(file, f"{where}.unicast_peer[{index}]", f"{peer} is this node's own unicast_src_ip")
+            elif peer in peers:
+                self.error(file, f"{where}.unicast_peer[{index}]", f"{peer} is listed twice")
+            peers.append(peer)
         priority = values.get("priority", 100)
         if "resign_below" in values and values["resign_below"] >= priority:
             self.error(
@@ -335,6 +384,29 @@ class _Loader:
                     f"check {track.name!r} is not defined{hint} (defined: {', '.join(defined) or 'none'})",
                 )
         return len(self.errors) == errors_before
+
+    def check_vips_unique(
+        self,
+        file: Path,
+        where: str,
+        values: dict[str, Any],
+        owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str],
+    ) -> bool:
+        """A VIP belongs to one instance: two would add and remove the same address behind each other's back."""
+        ok = True
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            for index, vip in enumerate(values.get(key, ())):
+                address = vip.address.ip
+                if address in owner:
+                    other = owner[address]
+                    self.error(
+                        file,
+                        f"{where}.{key}[{index}]",
+                        f"{address} is listed twice" if other == where else f"{address} is already a VIP of {other}",
+                    )
+                    ok = False
+                owner.setdefault(address, where)
+        return ok
 
     def check_family(self, file: Path, where: str, values: dict[str, Any]) -> None:
         """Derive the instance's family from its VIPs (else its unicast addresses) and reject mixes."""
@@ -371,8 +443,8 @@ class _Loader:
         groups: dict[str, SyncGroupConfig] = {}
         member_of: dict[str, str] = {}
         for name, table in self.tables["vrrp_sync_group"].items():
-            where = f"vrrp_sync_group.{name}"
-            values, _, ok = self.convert_table(table.file, where, table.raw, schema.SYNC_GROUP_KEYS)
+            where = f"vrrp_sync_group.{_toml_key(name)}"
+            values, _, ok = self.convert_table(table.file, where, table.raw, SYNC_GROUP_KEYS)
             known = list(self.tables["vrrp_instance"])
             for index, member in enumerate(values.get("group", ())):
                 if member not in self.tables["vrrp_instance"]:
@@ -397,9 +469,87 @@ class _Loader:
                 self.error(table.file, f"{where}.group", "must name at least one instance")
                 ok = False
             if ok:
-                notify = Notify(**{NOTIFY_FIELDS[k]: v for k, v in values.items() if k in NOTIFY_FIELDS})
-                groups[name] = SyncGroupConfig(name=name, group=values["group"], notify=notify)
+                groups[name] = schema.build(SyncGroupConfig, values, name=name)
         return groups
+
+
+# Far beyond any real configuration; a bound keeps a wrong path (a log, an image) from being read whole.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# hafm's own tables nest 3 deep; check types' options a little more.  Deeper is a broken or hostile file.
+MAX_DEPTH = 32
+
+
+class _Unreadable(Exception):
+    """A configuration path that must not be read (the message says why)."""
+
+
+def _read_regular_file(file: Path) -> bytes:
+    """The bytes of a regular file that passes the trust rule (:func:`hafm.trust.untrusted_reason`, the rule of
+    ``*.py`` drop-ins and notify scripts), at most :data:`MAX_CONFIG_BYTES`.
+
+    Anything else is refused before it is opened: opening a FIFO blocks, reading /dev/zero never ends,
+    and opening some devices has effects.  The descriptor is opened non-blocking and checked again, in case
+    the path was swapped between the two looks.
+    """
+    kind = _file_kind(os.stat(file).st_mode)
+    if kind:
+        raise _Unreadable(f"cannot read configuration file: it is {kind}, not a regular file")
+    # hafm runs as root and runs the commands a config names: the file must be one only root could write.
+    reason = untrusted_reason(str(file))
+    if reason:
+        raise _Unreadable(f"configuration file refused: {reason}")
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with open(fd, "rb") as stream:
+        kind = _file_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise _Unreadable(f"cannot read configuration file: it is {kind}, not a regular file")
+        data = stream.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _Unreadable(f"cannot read configuration file: larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB")
+    return data
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is, for the error message; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and tables nest in ``value`` (without recursion: the input may be hostile)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+# Every control character (and Unicode's line separators) is shown escaped: an error is one line, always.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(message: str) -> str:
+    """``message`` with every character that could break or hide a line escaped."""
+    return message.translate(_ESCAPES)
+
+
+def _name_problem(name: str) -> str | None:
+    """A table name is printed in logs, notify arguments and the FIFO: it must be a visible one-line word."""
+    if not name:
+        return "the name must not be empty"
+    if any(not c.isprintable() for c in name):
+        return f"the name {name!r} contains a control character"
+    return None
 
 
 def _syntax_error(file: Path, text: str, message: str) -> str:
@@ -425,7 +575,16 @@ def format_effective(config: Config) -> str:
     ``# derived``.  Unset optional values (None) are left out.
     """
     files = sorted({str(p) for p in config.provenance.values()} | {str(config.path)})
-    lines = [f"# hafm effective configuration of {config.path}", f"# files read: {', '.join(files)}", ""]
+    default = f" (default: {default_dropin_dir(config.path).name}/ beside the main file)"
+    lines = [
+        f"# hafm effective configuration of {config.path}",
+        f"# files read: {', '.join(files)}",
+        f"# drop-ins: {', '.join(config.global_.include) or 'none'}"
+        + ("" if "global.include" in config.provenance else default),
+        f"# plugins (*.py) from: {', '.join(config.global_.plugin_dirs) or 'none'}"
+        + ("" if "global.plugin_dirs" in config.provenance else default),
+        "",
+    ]
 
     def emit(table: str, key: str, value: Any, note: str | None = None) -> None:
         if value is None:
@@ -434,45 +593,23 @@ def format_effective(config: Config) -> str:
         comment = note or (str(source) if source is not None else "default")
         lines.append(f"{key} = {_toml_value(value)}  # {comment}")
 
-    g = config.global_
-    lines.append("[global]")
-    for key in schema.GLOBAL_KEYS:
-        emit("global", key, getattr(g, key))
+    def emit_all(table: str, record: Any) -> None:
+        for entry in schema.shown_fields(type(record)):
+            emit(table, entry.name, entry.value_in(record), entry.note or None)
 
+    lines.append("[global]")
+    emit_all("global", config.global_)
     for name, check in config.checks.items():
         table = f"check.{_toml_key(name)}"
         lines += ["", f"[{table}]"]
-        for key in ("type", "interval", "timeout", "fall", "rise", "weight", "init_state"):
-            emit(table, key, getattr(check, key))
+        emit_all(table, check)
         for key, value in check.options.items():
             emit(table, key, value)
-
-    for name, inst in config.instances.items():
-        table = f"vrrp_instance.{_toml_key(name)}"
-        lines += ["", f"[{table}]"]
-        for key in (
-            "state", "interface", "virtual_router_id", "priority", "advert_int", "version", "family",
-            "nopreempt", "preempt_delay", "authentication", "virtual_ipaddress", "virtual_ipaddress_excluded",
-            "unicast_src_ip", "unicast_peer", "track_interface", "track_check",
-        ):  # fmt: skip
-            emit(table, key, getattr(inst, key), "derived from the addresses" if key == "family" else None)
-        for key, attr in NOTIFY_FIELDS.items():
-            emit(table, key, getattr(inst.notify, attr))
-        for key in (
-            "garp_master_delay",
-            "garp_master_repeat",
-            "garp_master_refresh",
-            "v3_checksum_as_v2",
-            "resign_below",
-        ):
-            emit(table, key, getattr(inst, key))
-
-    for name, group in config.sync_groups.items():
-        table = f"vrrp_sync_group.{_toml_key(name)}"
-        lines += ["", f"[{table}]"]
-        emit(table, "group", group.group)
-        for key, attr in NOTIFY_FIELDS.items():
-            emit(table, key, getattr(group.notify, attr))
+    for section, records in (("vrrp_instance", config.instances), ("vrrp_sync_group", config.sync_groups)):
+        for name, record in records.items():
+            table = f"{section}.{_toml_key(name)}"
+            lines += ["", f"[{table}]"]
+            emit_all(table, record)
     return "\n".join(lines) + "\n"
 
 

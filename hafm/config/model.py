@@ -1,7 +1,12 @@
-"""The validated configuration, as plain frozen dataclasses.
+"""The validated configuration, as plain frozen dataclasses: the one place where config keys are declared.
 
 The loader (:mod:`hafm.config.loader`) turns TOML into these; everything else in
 hafm reads only these types, never raw dicts.  Times are float seconds.
+
+A field with :func:`~hafm.config.schema.key` metadata is a TOML key: its converter says what values are
+allowed, the dataclass default is the key's default, and a field without a default is a required key.  The
+``*_KEYS`` tables at the end are derived from these fields; the loader validates with them, ``check-config``
+prints in their order and ``hafm convert`` writes keys in their order.
 """
 
 from __future__ import annotations
@@ -11,72 +16,88 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hafm.config import schema
+from hafm.config.schema import derived, flattened, key, record, toml_keys
 from hafm.vrrp.codec import IPAddress  # noqa: E402  (the protocol core owns the type; re-exported here)
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+# A probe more often than every 10 ms is a busy loop, not a health check; a day is the longest useful period.
+MIN_CHECK_TIME = 0.01
+MAX_CHECK_TIME = 86400.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class Vip:
     """One virtual address: ``address/prefix`` on ``dev`` (default: the instance interface)."""
 
-    address: IPInterface
-    dev: str | None = None
-    label: str | None = None
+    address: IPInterface = field(metadata=key(schema.vip_address))
+    dev: str | None = field(default=None, metadata=key(schema.interface_name))
+    label: str | None = field(default=None, metadata=key(schema.string))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Authentication:
     """VRRPv2 simple text password (RFC 3768 auth type 1); only "PASS" is supported."""
 
-    auth_type: Literal["PASS"] = "PASS"
-    auth_pass: str
+    auth_type: Literal["PASS"] = field(default="PASS", metadata=key(schema.auth_type, required=True))
+    auth_pass: str = field(metadata=key(schema.auth_pass))
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrackCheck:
     """A check tracked by an instance; ``weight`` None means the check's own weight."""
 
-    name: str
-    weight: int | None = None
+    name: str = field(metadata=key(schema.string))
+    weight: int | None = field(default=None, metadata=key(schema.weight))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Notify:
-    """Notify commands (shlex-split, never run through a shell)."""
+    """Notify commands (shlex-split, never run through a shell), in keepalived's order: specific first."""
 
-    master: str | None = None
-    backup: str | None = None
-    fault: str | None = None
-    stop: str | None = None
-    any: str | None = None  # keepalived's `notify`: called as CMD INSTANCE|GROUP NAME STATE PRIORITY
+    master: str | None = field(default=None, metadata=key(schema.command, toml="notify_master"))
+    backup: str | None = field(default=None, metadata=key(schema.command, toml="notify_backup"))
+    fault: str | None = field(default=None, metadata=key(schema.command, toml="notify_fault"))
+    stop: str | None = field(default=None, metadata=key(schema.command, toml="notify_stop"))
+    # keepalived's `notify`: called as CMD INSTANCE|GROUP NAME STATE PRIORITY
+    any: str | None = field(default=None, metadata=key(schema.command, toml="notify"))
+
+
+_vip = record(Vip, "an address string or a table { address, dev, label }", shorthand="address")
+_track_check = record(TrackCheck, "a check name or a table { name, weight }", shorthand="name")
+_authentication = record(Authentication, "a table { auth_type, auth_pass }")
 
 
 @dataclass(frozen=True, kw_only=True)
 class InstanceConfig:
     name: str
-    state: Literal["MASTER", "BACKUP"] = "BACKUP"
-    interface: str
-    virtual_router_id: int
-    priority: int = 100
-    advert_int: float = 1.0
-    version: Literal[2, 3] = 2
-    family: Literal[4, 6] = 4
-    nopreempt: bool = False
-    preempt_delay: float = 0.0
-    authentication: Authentication | None = None
-    virtual_ipaddress: tuple[Vip, ...] = ()
-    virtual_ipaddress_excluded: tuple[Vip, ...] = ()
-    unicast_src_ip: IPAddress | None = None
-    unicast_peer: tuple[IPAddress, ...] = ()
-    track_interface: tuple[str, ...] = ()
-    track_check: tuple[TrackCheck, ...] = ()
-    notify: Notify = field(default_factory=Notify)
-    garp_master_delay: float = 5.0
-    garp_master_repeat: int = 5
-    garp_master_refresh: float = 0.0
-    v3_checksum_as_v2: bool = False
-    resign_below: int | None = None
+    state: Literal["MASTER", "BACKUP"] = field(default="BACKUP", metadata=key(schema.choice("MASTER", "BACKUP")))
+    interface: str = field(metadata=key(schema.interface_name))
+    virtual_router_id: int = field(metadata=key(schema.integer(1, 255)))
+    priority: int = field(default=100, metadata=key(schema.integer(1, 255)))
+    # The range depends on the version; hafm.config.loader checks it once the version is known.
+    advert_int: float = field(default=1.0, metadata=key(schema.number(0, above=True)))
+    version: Literal[2, 3] = field(default=2, metadata=key(schema.version))
+    family: Literal[4, 6] = field(default=4, metadata=derived("derived from the addresses"))
+    nopreempt: bool = field(default=False, metadata=key(schema.boolean))
+    preempt_delay: float = field(default=0.0, metadata=key(schema.number(0, 1000)))
+    authentication: Authentication | None = field(default=None, metadata=key(_authentication))
+    virtual_ipaddress: tuple[Vip, ...] = field(default=(), metadata=key(schema.array(_vip)))
+    virtual_ipaddress_excluded: tuple[Vip, ...] = field(default=(), metadata=key(schema.array(_vip)))
+    # RFC 5798 §5.2.5: an advert carries at least one address; an instance without one must say so.
+    allow_no_vip: bool = field(default=False, metadata=key(schema.boolean))
+    unicast_src_ip: IPAddress | None = field(default=None, metadata=key(schema.unicast_address))
+    unicast_peer: tuple[IPAddress, ...] = field(default=(), metadata=key(schema.array(schema.unicast_address)))
+    track_interface: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.interface_name)))
+    track_check: tuple[TrackCheck, ...] = field(default=(), metadata=key(schema.array(_track_check)))
+    notify: Notify = field(default_factory=Notify, metadata=flattened(Notify))
+    garp_master_delay: float = field(default=5.0, metadata=key(schema.number(0, 1000)))
+    garp_master_repeat: int = field(default=5, metadata=key(schema.integer(0, 255)))
+    # 0 is off; below a second it would be a gratuitous-ARP flood, not a refresh (keepalived counts seconds).
+    garp_master_refresh: float = field(default=0.0, metadata=key(schema.off_or_number(1, 86400)))
+    v3_checksum_as_v2: bool = field(default=False, metadata=key(schema.boolean))
+    resign_below: int | None = field(default=None, metadata=key(schema.integer(1, 254)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,34 +105,38 @@ class CheckConfig:
     """A ``[check.NAME]`` table: the common keys, plus ``options`` for the type's own keys."""
 
     name: str
-    type: str
-    interval: float = 1.0
-    timeout: float = 1.0
-    fall: int = 1
-    rise: int = 1
-    weight: int = 0
-    init_state: Literal["up", "down"] = "down"
+    type: str = field(metadata=key(schema.string))
+    interval: float = field(default=1.0, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
+    timeout: float = field(default=1.0, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
+    fall: int = field(default=1, metadata=key(schema.integer(1)))
+    rise: int = field(default=1, metadata=key(schema.integer(1)))
+    weight: int = field(default=0, metadata=key(schema.weight))
+    init_state: Literal["up", "down"] = field(default="down", metadata=key(schema.choice("up", "down")))
     options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SyncGroupConfig:
     name: str
-    group: tuple[str, ...]
-    notify: Notify = field(default_factory=Notify)
+    group: tuple[str, ...] = field(metadata=key(schema.array(schema.string)))
+    notify: Notify = field(default_factory=Notify, metadata=flattened(Notify))
 
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalConfig:
-    router_id: str | None = None
-    vrrp_version: Literal[2, 3] = 2
-    include: tuple[str, ...] = ("conf.d/*.toml",)
-    plugin_dirs: tuple[str, ...] = ("conf.d",)
-    control_socket: str = "/run/hafm/hafm.sock"
-    log_level: str = "info"
-    notify_fifo: str | None = None
-    notify_wait: bool = True  # a notify script waits for the previous one of the same instance
-    notify_timeout: float = 30.0  # seconds before a notify script's process group is killed
+    router_id: str | None = field(default=None, metadata=key(schema.string))
+    vrrp_version: Literal[2, 3] = field(default=2, metadata=key(schema.version))
+    # Unset, both are the main file's STEM.d directory (/etc/hafm.d for /etc/hafm.toml): the loader fills them in
+    # (hafm.config.loader.default_dropin_dir), so a loaded config always holds the absolute paths used.
+    include: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.string)))
+    plugin_dirs: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.string)))
+    control_socket: str = field(default="/run/hafm/hafm.sock", metadata=key(schema.absolute_path))
+    log_level: str = field(default="info", metadata=key(schema.choice("debug", "info", "warning", "error")))
+    notify_fifo: str | None = field(default=None, metadata=key(schema.absolute_path))
+    # a notify script waits for the previous one of the same instance
+    notify_wait: bool = field(default=True, metadata=key(schema.boolean))
+    # seconds before a notify script's process group is killed
+    notify_timeout: float = field(default=30.0, metadata=key(schema.number(0, 3600, above=True)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,3 +153,14 @@ class Config:
     checks: dict[str, CheckConfig] = field(default_factory=dict)
     sync_groups: dict[str, SyncGroupConfig] = field(default_factory=dict)
     provenance: dict[str, Path] = field(default_factory=dict)
+
+
+# The schema of each table, derived from the fields above (in their order).
+GLOBAL_KEYS = toml_keys(GlobalConfig)
+INSTANCE_KEYS = toml_keys(InstanceConfig)
+SYNC_GROUP_KEYS = toml_keys(SyncGroupConfig)
+# Only the keys every check type shares; the rest of a [check.NAME] table belongs to the check type.
+CHECK_COMMON_KEYS = toml_keys(CheckConfig)
+NOTIFY_KEYS = toml_keys(Notify)
+NOTIFY_FIELDS = {name: spec.attribute for name, spec in NOTIFY_KEYS.items()}
+"""``{config key: Notify attribute}``, in keepalived's order (``notify_master`` → ``master``)."""

@@ -1,4 +1,9 @@
-"""The key schema of hafm's TOML configuration: which keys each table has and how to check one value.
+"""How hafm's TOML configuration is checked: one converter per value, and the field metadata that ties keys to them.
+
+Keys are declared once, as the fields of the dataclasses in :mod:`hafm.config.model`: a field carrying
+:func:`key` metadata is a TOML key (its converter, its default from the dataclass, required when the field
+has no default).  :func:`toml_keys` reads those fields, so validation (:mod:`hafm.config.loader`), the
+effective-config printout of ``check-config`` and ``hafm convert``'s key order all follow the model.
 
 Every converter takes the raw TOML value and returns the typed value, or raises :class:`Invalid`
 with messages meant to follow ``FILE: TABLE.KEY`` on one line (see :mod:`hafm.config.loader`).  Checks that
@@ -8,15 +13,21 @@ need more than one key (the VRRP version and advert_int, families, cross-referen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import difflib
 import ipaddress
+import math
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hafm.config.model import Authentication, IPAddress, TrackCheck, Vip
+from hafm.processes import relative_program_problem
+from hafm.vrrp.codec import Advertisement, IPAddress, encode
+
+if TYPE_CHECKING:
+    from hafm.config.model import Vip
 
 Converter = Callable[[Any], Any]
 
@@ -42,10 +53,110 @@ class Invalid(Exception):  # noqa: N818 - it is a validation outcome, caught rig
 
 @dataclass(frozen=True, kw_only=True)
 class Key:
-    """One allowed key of a table: how to convert its value and whether it must be present."""
+    """One allowed key of a table: how to convert its value and whether it must be present.
+
+    ``attribute`` is the model field the value fills; ``parent`` is set for keys of a record flattened
+    into the table (``notify_master`` fills ``notify.master``).
+    """
 
     convert: Converter
     required: bool = False
+    attribute: str = ""
+    parent: str = ""
+    parent_type: type | None = None
+
+    def value_in(self, record: Any) -> Any:
+        """This key's value in a model object (``record.notify.master`` for ``notify_master``)."""
+        return getattr(getattr(record, self.parent) if self.parent else record, self.attribute)
+
+
+# --- the field metadata that declares keys ------------------------------------------------------------
+
+_META = "hafm.config"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Declared:
+    convert: Converter | None = None
+    toml: str | None = None  # the TOML name when it differs from the field name
+    required: bool | None = None  # None: required exactly when the field has no default
+    flatten: type | None = None  # a record whose keys sit directly in this table
+    derived: str = ""  # not a key: computed by the loader, shown with this note
+
+
+def key(convert: Converter, *, toml: str | None = None, required: bool | None = None) -> dict[str, Any]:
+    """Field metadata: this field is the TOML key ``toml`` (default: the field's name), read with ``convert``."""
+    return {_META: _Declared(convert=convert, toml=toml, required=required)}
+
+
+def flattened(record: type) -> dict[str, Any]:
+    """Field metadata: the keys of dataclass ``record`` appear directly in this table (the notify keys)."""
+    return {_META: _Declared(flatten=record)}
+
+
+def derived(note: str) -> dict[str, Any]:
+    """Field metadata: not a key; the loader computes it and ``check-config`` shows it with ``note``."""
+    return {_META: _Declared(derived=note)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shown:
+    """One line of the effective configuration: a key (``key`` set) or a derived field."""
+
+    name: str
+    key: Key | None
+    note: str = ""
+
+    def value_in(self, record: Any) -> Any:
+        return self.key.value_in(record) if self.key is not None else getattr(record, self.name)
+
+
+def shown_fields(model: type) -> tuple[Shown, ...]:
+    """The keys and derived fields of dataclass ``model``, in declaration order."""
+    shown: list[Shown] = []
+    for f in dataclasses.fields(model):
+        declared = f.metadata.get(_META)
+        if declared is None:
+            continue
+        if declared.derived:
+            shown.append(Shown(name=f.name, key=None, note=declared.derived))
+        elif declared.flatten is not None:
+            for inner in shown_fields(declared.flatten):
+                if inner.key is not None:
+                    nested = dataclasses.replace(inner.key, parent=f.name, parent_type=declared.flatten)
+                    shown.append(Shown(name=inner.name, key=nested))
+        else:
+            assert declared.convert is not None
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            required = not has_default if declared.required is None else declared.required
+            spec = Key(convert=declared.convert, required=required, attribute=f.name)
+            shown.append(Shown(name=declared.toml or f.name, key=spec))
+    return tuple(shown)
+
+
+def toml_keys(model: type) -> dict[str, Key]:
+    """``{TOML key: Key}`` of dataclass ``model``, in declaration order: the table's schema."""
+    return {entry.name: entry.key for entry in shown_fields(model) if entry.key is not None}
+
+
+T = TypeVar("T")
+
+
+def build(model: type[T], values: Mapping[str, Any], **extra: Any) -> T:
+    """Construct ``model`` from converted values keyed by TOML name, plus ``extra`` fields (``name``...)."""
+    keys = toml_keys(model)
+    direct: dict[str, Any] = dict(extra)
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        spec = keys[name]
+        if spec.parent:
+            nested.setdefault(spec.parent, {})[spec.attribute] = value
+        else:
+            direct[spec.attribute] = value
+    for spec in keys.values():
+        if spec.parent and spec.parent_type is not None and spec.parent not in direct:
+            direct[spec.parent] = spec.parent_type(**nested.get(spec.parent, {}))
+    return model(**direct)
 
 
 def describe(value: Any) -> str:
@@ -104,13 +215,37 @@ def number(lo: float, hi: float | None = None, *, above: bool = False) -> Conver
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Invalid(f"expected a number, got {describe(value)}")
+        try:
+            seconds = float(value)
+        except OverflowError:  # a TOML integer may have thousands of digits
+            raise Invalid(f"a {len(str(value))}-digit integer is too large") from None
+        if not math.isfinite(seconds):
+            raise Invalid(f"expected a finite number, got {describe(value)}")
         shown = fmt_number(value)
         if above and not value > lo:
             raise Invalid(f"{shown} is out of range: must be greater than {fmt_number(lo)}")
         if not above and value < lo or hi is not None and value > hi:
             upper = fmt_number(hi) if hi is not None else ""
             raise Invalid(f"{shown} is out of range {fmt_number(lo)}..{upper}")
-        return float(value)
+        return seconds
+
+    return convert
+
+
+def off_or_number(lo: float, hi: float) -> Converter:
+    """0 (off), or a number of seconds in ``lo..hi``: a period so short it would flood the wire is refused."""
+    in_range = number(lo, hi)
+
+    def convert(value: Any) -> float:
+        seconds = number(0, hi)(value)
+        if seconds == 0:
+            return seconds
+        try:
+            return in_range(value)
+        except Invalid:
+            raise Invalid(
+                f"{fmt_number(value)} is out of range: 0 (off) or {fmt_number(lo)}..{fmt_number(hi)}"
+            ) from None
 
     return convert
 
@@ -123,11 +258,13 @@ def boolean(value: Any) -> bool:
 
 
 def string(value: Any) -> str:
-    """A non-empty string."""
+    """A non-empty string without NUL (no path, argv word or netlink name can hold one)."""
     if not isinstance(value, str):
         raise Invalid(f"expected a string, got {describe(value)}")
     if not value:
         raise Invalid("must not be empty")
+    if "\0" in value:
+        raise Invalid(f"{value!r} contains a NUL character")
     return value
 
 
@@ -163,7 +300,7 @@ def absolute_path(value: Any) -> str:
 def interface_name(value: Any) -> str:
     """A Linux interface name, as the kernel's dev_valid_name() accepts it."""
     text = string(value)
-    if len(text) > MAX_IFNAME or text in (".", "..") or any(c in "/:" or c.isspace() for c in text):
+    if len(text) > MAX_IFNAME or text in (".", "..") or any(c in "/:" or not c.isprintable() for c in text):
         raise Invalid(f"{text!r} is not a valid interface name (1..{MAX_IFNAME} characters, no '/', ':' or spaces)")
     return text
 
@@ -177,6 +314,9 @@ def command(value: Any) -> str:
         raise Invalid(f"cannot split {text!r} into words: {exc}") from None
     if not words:
         raise Invalid("must not be empty")
+    problem = relative_program_problem(words[0])
+    if problem:
+        raise Invalid(problem)
     return text
 
 
@@ -249,39 +389,58 @@ def vip_address(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface
     try:
         if "%" in text:
             raise ValueError
-        return ipaddress.ip_interface(text)
+        address = ipaddress.ip_interface(text)
     except ValueError:
         raise Invalid(f"{text!r} is not a valid IP address with optional /prefix") from None
+    problem = _not_a_host(address.ip)
+    if problem:
+        raise Invalid(f"{text} {problem}; a virtual address must be a unicast host address")
+    if address.network.prefixlen == 0:
+        raise Invalid(f"{text}: a /0 prefix would claim every address")
+    network = address.network
+    if address.version == 4 and network.prefixlen <= 30 and address.ip == network.broadcast_address:
+        raise Invalid(f"{text}: {address.ip} is the broadcast address of {network}")
+    return address
 
 
-VIP_KEYS = {
-    "address": Key(convert=vip_address, required=True),
-    "dev": Key(convert=interface_name),
-    "label": Key(convert=string),
-}
+def _not_a_host(address: IPAddress, *, loopback_ok: bool = False) -> str | None:
+    """Why ``address`` cannot be a VIP (or, with ``loopback_ok``, a unicast peer), or None."""
+    if address.is_unspecified:
+        return "is the unspecified address"
+    if address.is_multicast:
+        return "is a multicast address"
+    if address.is_loopback and not loopback_ok:
+        return "is a loopback address"
+    if address == ipaddress.IPv4Address("255.255.255.255"):
+        return "is the broadcast address"
+    return None
 
 
-def vip(value: Any) -> Vip:
-    """A VIP: ``"192.0.2.1/24"`` or ``{ address = "...", dev = "eth1", label = "eth1:vip" }``."""
-    if isinstance(value, str):
-        return Vip(address=vip_address(value))
-    fields = inline_table(value, VIP_KEYS, "an address string or a table { address, dev, label }")
-    return Vip(**fields)
+def unicast_address(value: Any) -> IPAddress:
+    """A unicast peer or source: a single address that can send or receive a unicast advert."""
+    address = ip_address(value)
+    problem = _not_a_host(address, loopback_ok=True)
+    if problem:
+        raise Invalid(f"{address} {problem}; unicast adverts need a unicast address")
+    return address
+
+
+def record(model: type, what: str, *, shorthand: str | None = None) -> Converter:
+    """A small inline table read into dataclass ``model`` by its field metadata (a VIP, a track_check entry,
+    authentication); with ``shorthand``, a plain string is that one key (``"192.0.2.1/24"`` is the address)."""
+
+    def convert(value: Any) -> Any:
+        keys = toml_keys(model)
+        if shorthand is not None and isinstance(value, str):
+            return build(model, {shorthand: keys[shorthand].convert(value)})
+        return build(model, inline_table(value, keys, what))
+
+    return convert
 
 
 def weight(value: Any) -> int:
     """A track weight -253..253 (keepalived's range)."""
     return integer(-MAX_WEIGHT, MAX_WEIGHT)(value)
-
-
-TRACK_CHECK_KEYS = {"name": Key(convert=string, required=True), "weight": Key(convert=weight)}
-
-
-def track_check(value: Any) -> TrackCheck:
-    """``"name"`` or ``{ name = "...", weight = -30 }``."""
-    if isinstance(value, str):
-        return TrackCheck(name=string(value))
-    return TrackCheck(**inline_table(value, TRACK_CHECK_KEYS, "a check name or a table { name, weight }"))
 
 
 def auth_type(value: Any) -> str:
@@ -303,17 +462,6 @@ def auth_pass(value: Any) -> str:
     return text
 
 
-AUTH_KEYS = {
-    "auth_type": Key(convert=auth_type, required=True),
-    "auth_pass": Key(convert=auth_pass, required=True),
-}
-
-
-def authentication(value: Any) -> Authentication:
-    """``{ auth_type = "PASS", auth_pass = "..." }``."""
-    return Authentication(**inline_table(value, AUTH_KEYS, "a table { auth_type, auth_pass }"))
-
-
 # --- checks that need the rest of the instance (called by hafm.config.loader) ----------------------
 
 
@@ -331,6 +479,39 @@ def advert_int_problem(advert_int: float, version: int) -> str | None:
     return None
 
 
+# The advert must fit one IP packet on an Ethernet MTU (hafm never fragments it).
+ADVERT_MTU = 1500
+_IP_HEADER = {4: 20, 6: 40}
+_SAMPLE: dict[int, IPAddress] = {4: ipaddress.IPv4Address("192.0.2.1"), 6: ipaddress.IPv6Address("2001:db8::1")}
+
+
+def max_vips(version: int, family: int) -> int:
+    """How many addresses one advert of ``version`` over IPv``family`` carries: at most 255 (an 8-bit count)
+    and no more than fit ``ADVERT_MTU`` bytes with the IP header.  Sizes come from the codec itself."""
+    sample = _SAMPLE[family]
+
+    def size(count: int) -> int:
+        addresses = (sample,) * count
+        advert = Advertisement(version=2 if version == 2 else 3, vrid=1, priority=1, advert_int=1, addresses=addresses)
+        return len(encode(advert, source=sample, destination=sample))
+
+    fixed, per_address = size(0), size(1) - size(0)
+    return min(255, (ADVERT_MTU - _IP_HEADER[family] - fixed) // per_address)
+
+
+def vip_count_problem(count: int, version: int, family: int) -> str | None:
+    """Too many VIPs for one advert: today's instance would crash at its first takeover."""
+    limit = max_vips(version, family)
+    if count <= limit:
+        return None
+    if limit == 255:
+        return f"{count} addresses; one advertisement carries at most 255 (its address count is 8 bits)"
+    return (
+        f"{count} IPv{family} addresses do not fit one VRRPv{version} advertisement in a {ADVERT_MTU}-byte MTU "
+        f"(at most {limit}); split them across instances"
+    )
+
+
 def label_problem(vip: Vip, interface: str | None) -> str | None:
     """iproute2's rule: a label is the device name or starts with "DEV:"; IPv6 has no labels."""
     if vip.label is None:
@@ -345,63 +526,6 @@ def label_problem(vip: Vip, interface: str | None) -> str | None:
     return None
 
 
-# --- table schemas ----------------------------------------------------------------------------
-
-NOTIFY_KEYS = {
-    name: Key(convert=command) for name in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
-}
-
-GLOBAL_KEYS: dict[str, Key] = {
-    "router_id": Key(convert=string),
-    "vrrp_version": Key(convert=version),
-    "include": Key(convert=array(string)),
-    "plugin_dirs": Key(convert=array(string)),
-    "control_socket": Key(convert=absolute_path),
-    "log_level": Key(convert=choice("debug", "info", "warning", "error")),
-    "notify_fifo": Key(convert=absolute_path),
-    "notify_wait": Key(convert=boolean),
-    "notify_timeout": Key(convert=number(0, 3600, above=True)),
-}
-
-INSTANCE_KEYS: dict[str, Key] = {
-    "state": Key(convert=choice("MASTER", "BACKUP")),
-    "interface": Key(convert=interface_name, required=True),
-    "virtual_router_id": Key(convert=integer(1, 255), required=True),
-    "priority": Key(convert=integer(1, 255)),
-    # The range depends on the version; hafm.config.loader checks it once the version is known.
-    "advert_int": Key(convert=number(0, above=True)),
-    "version": Key(convert=version),
-    "nopreempt": Key(convert=boolean),
-    "preempt_delay": Key(convert=number(0, 1000)),
-    "authentication": Key(convert=authentication),
-    "virtual_ipaddress": Key(convert=array(vip)),
-    "virtual_ipaddress_excluded": Key(convert=array(vip)),
-    "unicast_src_ip": Key(convert=ip_address),
-    "unicast_peer": Key(convert=array(ip_address)),
-    "track_interface": Key(convert=array(interface_name)),
-    "track_check": Key(convert=array(track_check)),
-    **NOTIFY_KEYS,
-    "garp_master_delay": Key(convert=number(0, 1000)),
-    "garp_master_repeat": Key(convert=integer(0, 255)),
-    "garp_master_refresh": Key(convert=number(0, 86400)),
-    "v3_checksum_as_v2": Key(convert=boolean),
-    "resign_below": Key(convert=integer(1, 254)),
-}
-
-SYNC_GROUP_KEYS: dict[str, Key] = {
-    "group": Key(convert=array(string), required=True),
-    **NOTIFY_KEYS,
-}
-
-# Only the keys every check type shares; the rest of a [check.NAME] table belongs to the check type.
-CHECK_COMMON_KEYS: dict[str, Key] = {
-    "type": Key(convert=string, required=True),
-    "interval": Key(convert=number(0, above=True)),
-    "timeout": Key(convert=number(0, above=True)),
-    "fall": Key(convert=integer(1)),
-    "rise": Key(convert=integer(1)),
-    "weight": Key(convert=weight),
-    "init_state": Key(convert=choice("up", "down")),
-}
+# --- tables -------------------------------------------------------------------------------------
 
 TOP_LEVEL_TABLES = ("global", "vrrp_instance", "vrrp_sync_group", "check")

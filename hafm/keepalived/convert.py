@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import tomli_w
 
 # Key order and notify keys of the TOML hafm reads: the converter writes what the loader expects.
-from hafm.config.schema import INSTANCE_KEYS, NOTIFY_KEYS
+from hafm.config.model import INSTANCE_KEYS, NOTIFY_KEYS
 from hafm.errors import ConfigError
 from hafm.keepalived.parser import Node, ParseError, parse_text
 
@@ -158,11 +158,7 @@ INSTANCE_HANDLED = (
     "track_interface",
     "track_script",
     "track_file",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify",
+    *NOTIFY_KEYS,
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
@@ -224,7 +220,7 @@ FILE_UNSUPPORTED: dict[str, str] = {
     "init_file": "hafm does not create the tracked file; create it before starting hafm",
 }
 
-SYNC_GROUP_HANDLED = ("group", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+SYNC_GROUP_HANDLED = ("group", *NOTIFY_KEYS)
 SYNC_GROUP_UNSUPPORTED: dict[str, str] = {
     "track_interface": _GROUP_TRACK,
     "track_script": _GROUP_TRACK,

@@ -1,0 +1,72 @@
+"""The main config and its TOML drop-ins pass the trust rule of ``*.py`` drop-ins (issue 10 §1): root must not
+take its configuration, which names the commands it runs, from a file another user can change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hafm.config.loader import load_config
+from hafm.errors import ConfigError
+from hafm.trust import untrusted_reason
+
+GOOD = '[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 1\nvirtual_ipaddress = ["203.0.113.1/24"]\n'
+NOBODY = 65534
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.messages
+
+
+def refused(path: Path, *words: str) -> str:
+    """The expected line: the file, then the trust rule's own reason (whose wording hafm.trust owns)."""
+    reason = untrusted_reason(str(path))
+    assert reason is not None and all(word in reason for word in words)
+    return f"{path}: configuration file refused: {reason}"
+
+
+@pytest.fixture
+def main(tmp_path: Path) -> Path:
+    path = tmp_path / "etc/hafm.toml"
+    path.parent.mkdir()
+    path.write_text('[global]\ninclude = ["drop/*.toml"]\n' + GOOD)
+    (path.parent / "drop").mkdir()
+    return path
+
+
+@needs_root
+def test_main_file_owned_by_another_user_is_refused(main: Path) -> None:
+    os.chown(main, NOBODY, -1)
+    assert errors_of(main) == [refused(main, str(NOBODY))]
+
+
+@needs_root
+def test_dropin_owned_by_another_user_is_refused_and_named(main: Path) -> None:
+    dropin = main.parent / "drop/check.toml"
+    dropin.write_text('[check.c]\ntype = "script"\n')
+    os.chown(dropin, NOBODY, -1)
+    assert errors_of(main) == [refused(dropin, str(NOBODY))]
+
+
+def test_dropin_in_a_directory_others_can_write_is_refused(main: Path) -> None:
+    drop = main.parent / "drop"
+    dropin = drop / "check.toml"
+    dropin.write_text('[check.c]\ntype = "script"\n')
+    drop.chmod(0o777)
+    assert errors_of(main) == [refused(dropin, str(drop), "writable")]
+
+
+def test_group_writable_main_file_is_refused(main: Path) -> None:
+    main.chmod(0o664)
+    assert errors_of(main) == [refused(main, "writable")]
+
+
+def test_trusted_files_load(main: Path) -> None:
+    (main.parent / "drop/check.toml").write_text('[check.c]\ntype = "script"\n')
+    assert list(load_config(main).checks) == ["c"]
