@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -55,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--event", choices=("term", "kill", "linkdown"), default="term", help="how the master fails (default term)"
     )
     demo.add_argument("--version-vrrp", type=int, choices=(2, 3), default=2, dest="vrrp_version", help="VRRP version")
+    control = argparse.ArgumentParser(add_help=False, parents=[common])
+    control.add_argument("--socket", help="control socket (default: [global] control_socket of the configuration)")
+    status = sub.add_parser("status", parents=[control], help="the running daemon's instances, checks and counters")
+    status.add_argument("instance", nargs="?", help="only this instance")
+    status.add_argument("--json", action="store_true", help="the status document (docs/status.md) as JSON")
+    sub.add_parser("reload", parents=[control], help="reload the configuration (like SIGHUP) and print the result")
+    maintenance = sub.add_parser(
+        "maintenance",
+        parents=[control],
+        help="drain (on) or restore (off) this node: a Master hands over at once and stays Backup",
+    )
+    maintenance.add_argument("switch", choices=("on", "off"))
+    maintenance.add_argument("instance", nargs="?", help="only this instance (default: all)")
+    maintenance.add_argument("--reason", default="", help="shown in status and logs")
     return parser
 
 
@@ -80,12 +95,61 @@ def main(argv: list[str] | None = None) -> int:
             )
         if command == "plugins":
             return _list_plugins(config_path)
+        if command in ("status", "reload", "maintenance"):
+            return _control(command, args, config_path)
         return _run_daemon(config_path, getattr(args, "log_level", None))
     except HafmError as exc:
         print(f"hafm: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _control(command: str, args: Any, config_path: Path) -> int:
+    """Talk to the running daemon through its control socket."""
+    from hafm.shell.control import request
+    from hafm.status import render_table
+
+    path = args.socket or _control_socket(config_path)
+    if command == "status":
+        reply = request(path, {"command": "status", "instance": args.instance})
+    elif command == "reload":
+        reply = request(path, {"command": "reload"}, timeout=60)
+    else:
+        payload = {
+            "command": "maintenance",
+            "on": args.switch == "on",
+            "instance": args.instance,
+            "reason": args.reason,
+        }
+        reply = request(path, payload)
+    if not reply.get("ok"):
+        for message in reply.get("errors") or []:
+            print(message, file=sys.stderr)
+        print(f"hafm {command}: {reply.get('error', 'failed')}", file=sys.stderr)
+        return 1
+    if command == "status":
+        if args.json:
+            print(json.dumps(reply["status"], indent=2))
+        else:
+            sys.stdout.write(render_table(reply["status"]))
+    elif command == "reload":
+        print(f"reloaded: {reply.get('summary', '')}")
+    else:
+        for name, reason in reply.get("maintenance", {}).items():
+            print(f"{name}: maintenance {'on (' + reason + ')' if reason is not None else 'off'}")
+    return 0
+
+
+def _control_socket(config_path: Path) -> str:
+    """The configuration's control socket, or the default when it cannot be read."""
+    from hafm.config.loader import load_config
+    from hafm.config.model import GlobalConfig
+
+    try:
+        return load_config(config_path).global_.control_socket
+    except (ConfigError, OSError):
+        return GlobalConfig().control_socket
 
 
 def _plugin_dirs(config_path: Path) -> list[Path]:
@@ -108,14 +172,19 @@ def _validators(pm: HafmPluginManager) -> dict[str, CheckValidator]:
 
 
 def _load(config_path: Path) -> tuple[Config, HafmPluginManager]:
+    pm = _plugins(config_path)
+    return _load_with(pm, config_path), pm
+
+
+def _load_with(pm: HafmPluginManager, config_path: Path) -> Config:
+    """Load and validate ``config_path`` with the plugins of ``pm`` (also what a reload does)."""
     from hafm.config.loader import load_config
 
-    pm = _plugins(config_path)
     config = load_config(config_path, check_validators=_validators(pm))
     problems = plugin_problems(pm, config)
     if problems:
         raise ConfigError(problems)
-    return config, pm
+    return config
 
 
 def _list_plugins(config_path: Path) -> int:
@@ -149,5 +218,6 @@ def _run_daemon(config_path: Path, log_level: str | None) -> int:
     setup_logging(log_level or config.global_.log_level)
     from hafm.shell.daemon import Daemon
 
-    daemon = Daemon(config, pm)
+    # Plugins are loaded once: a reload re-reads the TOML files, not the *.py drop-ins.
+    daemon = Daemon(config, pm, reload=lambda: _load_with(pm, config_path))
     return asyncio.run(daemon.run())

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -132,11 +133,23 @@ class HafmNode(DaemonNode):
     log_level: str = "debug"
 
     def __post_init__(self) -> None:
-        self.config = "[global]\ninclude = []\nplugin_dirs = []\n\n" + self.config
+        header = tomli_w.dumps({"global": {"include": [], "plugin_dirs": [], "control_socket": self.socket_path}})
+        self.config = header + "\n" + self.config
         super().__post_init__()
+
+    @property
+    def socket_path(self) -> str:
+        """Each lab daemon has its own control socket (they share one file system)."""
+        return str(self.workdir.resolve() / f"{self.host.name}.sock")
 
     def argv(self) -> list[str]:
         return [*HAFM, "--config", str(self.config_path), "--log-level", self.log_level]
+
+    def control(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run ``hafm ARGS --socket <this node's socket>`` (status, reload, maintenance)."""
+        return subprocess.run(
+            [*HAFM, *args, "--socket", self.socket_path], capture_output=True, text=True, timeout=timeout, check=False
+        )
 
 
 @dataclass
@@ -327,7 +340,10 @@ class HafmPluginNode(HafmNode):
     plugin_dirs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        header = tomli_w.dumps({"global": {"include": [], "plugin_dirs": [str(d) for d in self.plugin_dirs]}})
+        plugin_dirs = [str(d) for d in self.plugin_dirs]
+        header = tomli_w.dumps(
+            {"global": {"include": [], "plugin_dirs": plugin_dirs, "control_socket": self.socket_path}}
+        )
         self.config = header + "\n" + self.config
         DaemonNode.__post_init__(self)
 
@@ -335,9 +351,13 @@ class HafmPluginNode(HafmNode):
 @dataclass
 class RawHafmNode(HafmNode):
     """hafm whose ``config`` is the complete file, written as is (e.g. ``hafm convert`` output with its own
-    ``[global]`` table), where :class:`HafmNode` would prepend a ``[global]`` header of its own."""
+    ``[global]`` table), where :class:`HafmNode` would prepend a ``[global]`` header of its own.
+    Only ``control_socket`` is set in it, so lab daemons never share one."""
 
     def __post_init__(self) -> None:
+        document = tomllib.loads(self.config)
+        document.setdefault("global", {})["control_socket"] = self.socket_path
+        self.config = tomli_w.dumps(document)
         DaemonNode.__post_init__(self)
 
 

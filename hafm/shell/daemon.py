@@ -12,24 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
+import os
 import signal
+import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from hafm import __version__
-from hafm.config.model import Config, IPAddress, Vip
-from hafm.errors import DaemonError, MalformedAdvert, NetlinkProblem
+from hafm.config.model import Config, InstanceConfig, IPAddress, Vip
+from hafm.errors import ConfigError, DaemonError, HafmError, MalformedAdvert, NetlinkProblem
 from hafm.plugin_manager import check_types
 from hafm.shell.announce import Announcer
 from hafm.shell.checks import CheckRunner
+from hafm.shell.control import ControlServer
 from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
 from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, watch_links
 from hafm.shell.sockets import VrrpSocket
+from hafm.status import build_status
 from hafm.vrrp import coordinator as co
 from hafm.vrrp import events as ev
 from hafm.vrrp.constants import OWNER_PRIORITY
@@ -45,12 +51,17 @@ SocketKey = co.SocketKey
 MAX_PACKETS_PER_WAKEUP = 64
 SHUTDOWN_GRACE = 0.8  # seconds to remove VIPs at shutdown
 HOOK_SHUTDOWN_GRACE = 2.0  # seconds for plugins' shutdown work
+CORE_SECTIONS = frozenset({"schema", "instances", "sync_groups", "checks", "drops_unrouted"})
+
+# Loads and validates the configuration again for a reload: ConfigError (one line per problem) if bad.
+Reloader = Callable[[], Config]
 
 
 class Daemon:
-    def __init__(self, config: Config, pm: pluggy.PluginManager) -> None:
+    def __init__(self, config: Config, pm: pluggy.PluginManager, *, reload: Reloader | None = None) -> None:
         self.config = config
         self.pm = pm
+        self.reloader = reload
         self.netlink = Netlink()
         self.hooks = HookDispatcher(pm)
         self.coordinator = co.Coordinator(config)
@@ -63,6 +74,10 @@ class Daemon:
         self._feeding = False
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reload_lock = asyncio.Lock()
+        self.control: ControlServer | None = None
+        self.started = 0.0
+        self.maintenance_file = Path(config.global_.control_socket).parent / "maintenance.json"
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -98,17 +113,9 @@ class Daemon:
             name: Interface(index=info.index, announcer=Announcer(name, info.mac)) for name, info in self.infos.items()
         }
         await self._prepare_announcements()
-        sources = {name: self._source_address(name) for name in self.config.instances}
+        sources = {name: self._source_address(name, self.config) for name in self.config.instances}
         for name, config in self.config.instances.items():
-            self.drivers[name] = InstanceDriver(
-                config,
-                sock=self.sockets[(config.interface, config.family)],
-                source=sources[name],
-                netlink=self.netlink,
-                interfaces=self.interfaces,
-                on_timer=self._on_timer,
-                on_send_failed=self._on_send_failed,
-            )
+            self._add_driver(config, sources[name])
         self._install_signals()
         self._spawn(watch_links(self._on_link, self._stop, self._resync_links))
         if self.config.checks:
@@ -126,7 +133,14 @@ class Daemon:
             ),
         )
         links = {name: info.up for name, info in self.infos.items()}
+        self.started = asyncio.get_running_loop().time()
         self._feed(co.Started(sources=sources, links=links))
+        self._restore_maintenance()
+        self.control = ControlServer(
+            self.config.global_.control_socket,
+            {"status": self._status_command, "reload": self._reload_command, "maintenance": self._maintenance_command},
+        )
+        await self.control.start()
         if self.checks is not None:
             try:
                 self.checks.start()
@@ -135,6 +149,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         log.info("shutting down")
+        if self.control is not None:
+            await self.control.close()
         if self.checks is not None:
             await self.checks.stop()
         self._feed(ev.Shutdown())
@@ -163,10 +179,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(
-            signal.SIGHUP,
-            lambda: log.warning("SIGHUP: configuration reload is not supported yet; restart hafm to apply changes"),
-        )
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
 
     # -- the one way into the coordinator -------------------------------------------------------
 
@@ -224,6 +237,179 @@ class Daemon:
                         ttl=packet.ttl,
                     )
                 )
+
+    # -- control: status, reload, maintenance --------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The status document (docs/status.md) as it stands now."""
+        checks: dict[str, tuple[str, bool, str]] = {}
+        if self.checks is not None:
+            for name, state in self.checks.states.items():
+                checks[name] = (self.config.checks[name].type, state.up, state.detail)
+        extra: dict[str, Any] = {}
+        for section in self.pm.hook.hafm_status():
+            if isinstance(section, Mapping):
+                extra.update({k: v for k, v in section.items() if k not in CORE_SECTIONS})
+        return build_status(
+            self.coordinator,
+            now=asyncio.get_running_loop().time(),
+            wall_now=time.time(),
+            started=self.started,
+            version=__version__,
+            pid=os.getpid(),
+            config_path=str(self.config.path),
+            checks=checks,
+            extra=extra,
+        )
+
+    async def _status_command(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        status = self.status()
+        wanted = request.get("instance")
+        if wanted is not None:
+            status["instances"] = [i for i in status["instances"] if i["name"] == wanted]
+            if not status["instances"]:
+                return {"ok": False, "error": f"no instance {wanted!r} (known: {', '.join(self.coordinator.members)})"}
+        return {"ok": True, "status": status}
+
+    async def _reload_command(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.reload()
+
+    async def _maintenance_command(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        instance, on, reason = request.get("instance"), request.get("on"), request.get("reason") or ""
+        if not isinstance(on, bool) or not isinstance(reason, str) or not isinstance(instance, str | None):
+            return {"ok": False, "error": 'maintenance needs "on": true|false, optional "instance" and "reason"'}
+        if instance is not None and instance not in self.coordinator.members:
+            return {"ok": False, "error": f"no instance {instance!r} (known: {', '.join(self.coordinator.members)})"}
+        self._feed(co.MaintenanceChanged(instance=instance, on=on, reason=reason))
+        self._save_maintenance()
+        names = [instance] if instance else list(self.coordinator.members)
+        return {"ok": True, "maintenance": {n: self.coordinator.members[n].maintenance for n in names}}
+
+    def _restore_maintenance(self) -> None:
+        """Maintenance survives restarts: the drained instances are read back from the state file."""
+        try:
+            saved = json.loads(self.maintenance_file.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("%s: ignored (%s)", self.maintenance_file, exc)
+            return
+        if not isinstance(saved, dict):
+            return
+        for name, reason in saved.items():
+            if name in self.coordinator.members and isinstance(reason, str):
+                self._feed(co.MaintenanceChanged(instance=name, on=True, reason=reason))
+
+    def _save_maintenance(self) -> None:
+        drained = {n: m.maintenance for n, m in self.coordinator.members.items() if m.maintenance is not None}
+        try:
+            if drained:
+                temporary = self.maintenance_file.with_suffix(".tmp")
+                temporary.write_text(json.dumps(drained))
+                temporary.replace(self.maintenance_file)
+            else:
+                self.maintenance_file.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("%s: cannot save the maintenance state: %s", self.maintenance_file, exc.strerror)
+
+    async def reload(self) -> dict[str, Any]:
+        """SIGHUP or ``hafm reload``: validate, then apply the difference; a bad config changes nothing."""
+        async with self._reload_lock:
+            if self.reloader is None:
+                return {"ok": False, "error": "this daemon cannot reload"}
+            log.info("reloading %s", self.config.path)
+            try:
+                new = self.reloader()
+                await self._apply(new)
+            except ConfigError as exc:
+                for message in exc.messages:
+                    log.error("%s", message)
+                log.error("reload refused: the running configuration is unchanged")
+                return {"ok": False, "error": "configuration refused, nothing changed", "errors": exc.messages}
+            except HafmError as exc:
+                log.error("reload refused: %s; the running configuration is unchanged", exc)
+                return {"ok": False, "error": str(exc), "errors": [str(exc)]}
+            summary = ", ".join(f"{i.name} {i.state.value}" for i in self._reports())
+            log.info("reload done: %s", summary)
+            return {"ok": True, "summary": summary}
+
+    def _reports(self) -> list[co.InstanceReport]:
+        return [self.coordinator.report(name) for name in self.coordinator.members]
+
+    async def _apply(self, new: Config) -> None:
+        """Bring the running daemon to ``new``.  Everything that can fail is done before anything changes."""
+        old = self.config
+        restarts = self.coordinator.restarts_needed(new)
+        starting = [n for n in new.instances if n not in self.coordinator.members or n in restarts]
+        await self._prepare_for(new, starting)
+        if restarts:
+            self._feed(co.RemoveInstances(names=restarts))
+            await asyncio.gather(*(self.drivers.pop(n).drain(SHUTDOWN_GRACE) for n in restarts))
+        sources = {name: self._source_address(name, new) for name in starting}
+        for name in starting:
+            self._add_driver(new.instances[name], sources[name])
+        for name, driver in self.drivers.items():
+            driver.config = new.instances[name]
+        self.config = new
+        links = {name: info.up for name, info in self.infos.items()}
+        self._feed(co.Reconfigured(config=new, sources=sources, links=links))
+        self._restore_maintenance()
+        self._close_unused_sockets()
+        await self._restart_checks(old, new)
+        await self.hooks.call_and_wait("hafm_startup", {"config": new})
+
+    async def _prepare_for(self, new: Config, starting: list[str]) -> None:
+        """Interfaces, sockets and announcement frames the new configuration needs (DaemonError: nothing changed)."""
+        old_vips = {v.address.ip for c in self.config.instances.values() for v in _all_vips(c)}
+        for name in starting:
+            config = new.instances[name]
+            for interface in (config.interface, *config.track_interface, *(v.dev for v in _all_vips(config) if v.dev)):
+                if interface not in self.infos:
+                    try:
+                        self.infos[interface] = await self.netlink.interface(interface)
+                    except NetlinkProblem as exc:
+                        raise DaemonError(f"{name}: {exc}") from None
+                if interface not in self.interfaces:
+                    info = self.infos[interface]
+                    self.interfaces[interface] = Interface(index=info.index, announcer=Announcer(interface, info.mac))
+            if config.unicast_src_ip is None and self.infos[config.interface].primary(config.family) is None:
+                raise DaemonError(f"{name}: interface {config.interface} has no address to send from")
+            key = (config.interface, config.family)
+            if key not in self.sockets:
+                self._open_socket(key, self.infos[config.interface].index)
+        for config in new.instances.values():
+            for vip in _all_vips(config):
+                if vip.address.ip in old_vips:
+                    continue
+                device = self.infos.get(vip.dev or config.interface)
+                untagged = device is not None and any(
+                    a.ip == vip.address.ip and proto != HAFM_ADDR_PROTO for a, proto in device.addresses
+                )
+                if untagged and config.priority < OWNER_PRIORITY:
+                    raise DaemonError(
+                        f"{config.name}: {vip.address.ip} is already configured and was not added by hafm"
+                    )
+        await self._prepare_announcements(config=new)
+
+    def _close_unused_sockets(self) -> None:
+        used = {(c.interface, c.family) for c in self.config.instances.values()}
+        for key in [k for k in self.sockets if k not in used]:
+            self._close_socket(key)
+
+    async def _restart_checks(self, old: Config, new: Config) -> None:
+        """Unchanged checks keep their state (a reload must not move the VIP); others start afresh."""
+        previous = self.checks
+        if previous is not None:
+            await previous.stop()
+        self.checks = None
+        if not new.checks:
+            return
+        self.checks = CheckRunner(new.checks, check_types(self.pm), self._on_check_change)
+        if previous is not None:
+            for name, state in previous.states.items():
+                if old.checks.get(name) == new.checks.get(name):
+                    self.checks.states[name] = state
+        self.checks.start()
 
     # -- links ---------------------------------------------------------------------------------
 
@@ -346,12 +532,11 @@ class Daemon:
         asyncio.get_running_loop().remove_reader(sock.fileno())
         sock.close()
 
-    async def _prepare_announcements(self, only: str | None = None) -> None:
+    async def _prepare_announcements(self, only: str | None = None, config: Config | None = None) -> None:
         """Build the gratuitous ARP / NA frames before any instance runs, so a takeover only sends."""
         announced: dict[str, tuple[Vip, ...]] = {}
-        for config in self.config.instances.values():
-            vips = config.virtual_ipaddress + config.virtual_ipaddress_excluded
-            for dev, group in vips_by_dev(vips, config.interface).items():
+        for instance in (config or self.config).instances.values():
+            for dev, group in vips_by_dev(_all_vips(instance), instance.interface).items():
                 announced[dev] = announced.get(dev, ()) + group
         for dev, vips in announced.items():
             if only is not None and dev != only:
@@ -361,10 +546,25 @@ class Daemon:
             except OSError as exc:
                 raise DaemonError(f"cannot open a packet socket on {dev} for announcements: {exc.strerror}") from None
 
-    def _source_address(self, name: str) -> IPAddress:
-        config = self.config.instances[name]
+    def _add_driver(self, config: InstanceConfig, source: IPAddress) -> None:
+        self.drivers[config.name] = InstanceDriver(
+            config,
+            sock=self.sockets[(config.interface, config.family)],
+            source=source,
+            netlink=self.netlink,
+            interfaces=self.interfaces,
+            on_timer=self._on_timer,
+            on_send_failed=self._on_send_failed,
+        )
+
+    def _source_address(self, name: str, config_set: Config) -> IPAddress:
+        config = config_set.instances[name]
         if config.unicast_src_ip is not None:
             return config.unicast_src_ip
         primary = self.infos[config.interface].primary(config.family)
         assert primary is not None  # checked in _resolve_interfaces
         return primary
+
+
+def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:
+    return config.virtual_ipaddress + config.virtual_ipaddress_excluded

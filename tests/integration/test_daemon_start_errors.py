@@ -23,7 +23,7 @@ def host(lab: Lab) -> Host:
 
 def write(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "hafm.toml"
-    path.write_text(HEADER + body)
+    path.write_text(HEADER + f'control_socket = "{tmp_path / "hafm.sock"}"\n' + body)
     return path
 
 
