@@ -27,8 +27,10 @@ import logging
 import os
 import stat
 import sys
+import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -68,6 +70,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 ENTRY_POINT_GROUP = PROJECT_NAME
+# A hook call (or one step of an async hook) that holds the event loop this long is reported.
+SLOW_HOOK = 0.1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,8 +315,23 @@ def _contained(function: Callable[..., Any], pm: HafmPluginManager, plugin: str,
         log.debug("traceback of plugin %s", plugin, exc_info=exc)
         return None
 
+    def held(started: float) -> None:
+        # A hook runs on the loop that sends adverts: say who held it, and for how long.
+        took = time.perf_counter() - started
+        if took >= SLOW_HOOK:
+            log.warning(
+                "plugin %s (%s) held the event loop for %.2f s in %s: adverts were late "
+                "(hooks must not block; use asyncio.to_thread for slow work)",
+                plugin,
+                pm.origin_of(plugin),
+                took,
+                hook,
+            )
+
     async def awaited(awaitable: Awaitable[Any]) -> Any:
         try:
+            if inspect.iscoroutine(awaitable):
+                return await _timed_steps(awaitable, held)
             return await awaitable
         except asyncio.CancelledError:
             raise
@@ -321,12 +340,15 @@ def _contained(function: Callable[..., Any], pm: HafmPluginManager, plugin: str,
 
     @functools.wraps(function)
     def call(*args: Any) -> Any:
+        started = time.perf_counter()
         try:
             result = function(*args)
         except PluginError:
             raise
         except BaseException as exc:  # noqa: BLE001 - see the docstring
             return contain(exc)
+        finally:
+            held(started)
         if inspect.isawaitable(result):
             return awaited(result)
         if hook == "hafm_register_check_types":
@@ -334,6 +356,25 @@ def _contained(function: Callable[..., Any], pm: HafmPluginManager, plugin: str,
         return result
 
     return call
+
+
+@types.coroutine
+def _timed_steps(coroutine: Coroutine[Any, Any, Any], held: Callable[[float], None]) -> Generator[Any, Any, Any]:
+    """Drive ``coroutine`` step by step, timing each step: a step is what holds the event loop."""
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        started = time.perf_counter()
+        try:
+            yielded = coroutine.throw(to_throw) if to_throw is not None else coroutine.send(to_send)
+        except StopIteration as done:
+            held(started)
+            return done.value
+        held(started)
+        try:
+            to_send, to_throw = (yield yielded), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the coroutine (cancellation included)
+            to_send, to_throw = None, exc
 
 
 def plugin_problems(pm: pluggy.PluginManager, config: Config) -> list[str]:

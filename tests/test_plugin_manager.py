@@ -442,3 +442,40 @@ def test_each_plugin_manager_has_its_own_notify_plugin() -> None:
     first = make_plugin_manager(load_entry_points=False).get_plugin("hafm_plugins.notify")
     second = make_plugin_manager(load_entry_points=False).get_plugin("hafm_plugins.notify")
     assert first is not second and first.runner is None and second.runner is None
+
+
+def test_a_hook_that_blocks_the_loop_is_named_with_its_duration(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CPU-bound or sleeping hook is the plugin's bug, but hafm says which plugin held the loop."""
+    import hafm.plugin_manager as plugin_manager
+
+    monkeypatch.setattr(plugin_manager, "SLOW_HOOK", 0.05)
+    write_plugin(
+        tmp_path,
+        "blocking.py",
+        """\
+        import time
+        from hafm.hooks import hookimpl
+
+        @hookimpl
+        def hafm_state_changed(instance):
+            time.sleep(0.1)
+
+        @hookimpl
+        async def hafm_split_brain(instance):
+            time.sleep(0.1)  # blocking inside a coroutine holds the loop just the same
+        """,
+    )
+    pm = make_plugin_manager([tmp_path], load_entry_points=False)
+    with caplog.at_level(logging.WARNING, logger="hafm.plugin_manager"):
+        asyncio.run(
+            call_safely(
+                pm, "hafm_state_changed", instance="VI_1", old_state="BACKUP", new_state="MASTER", reason="", priority=1
+            )
+        )
+        asyncio.run(call_safely(pm, "hafm_split_brain", instance="VI_1", peer="198.51.100.2", peer_priority=1))
+    held = [r.getMessage() for r in caplog.records if "held the event loop" in r.getMessage()]
+    assert len(held) == 2
+    assert "blocking.py" in held[0] and "in hafm_state_changed" in held[0]
+    assert "in hafm_split_brain" in held[1]
