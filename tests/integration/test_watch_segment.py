@@ -1,0 +1,98 @@
+"""`hafm watch` on a lab segment: a hafm pair (VRID 51), a keepalived pair (VRID 52) and a misconfigured
+third node on VRID 51 (other interval, one VIP more, started as MASTER).
+
+The third node and hafm's Master drop each other's adverts (the VRRPv2 intervals differ), so both stay
+Master: watch, listening on the bridge, must show every speaker and name each problem.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hafm.lab.network import Lab
+from hafm.lab.nodes import VIP4, HafmNode, KeepalivedNode, instance_toml, keepalived_conf, start_mixed_nodes
+
+pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived is not on PATH")
+
+VIP52 = "198.51.100.52"
+ODD_VIP = "198.51.100.101"
+WATCH_SECONDS = 6
+
+
+def test_watch_reports_every_speaker_and_what_breaks_the_cluster(lab: Lab, tmp_path: Path) -> None:
+    nodes = start_mixed_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": ("198.51.100.1/24", HafmNode, instance_toml(priority=100, state="MASTER")),
+            "b": ("198.51.100.2/24", HafmNode, instance_toml(priority=90)),
+            "c": (
+                "198.51.100.3/24",
+                KeepalivedNode,
+                keepalived_conf(priority=100, state="MASTER", vrid=52, version=3, vips=(f"{VIP52}/24",)),
+            ),
+            "d": (
+                "198.51.100.4/24",
+                KeepalivedNode,
+                keepalived_conf(priority=90, vrid=52, version=3, vips=(f"{VIP52}/24",)),
+            ),
+            "e": (
+                "198.51.100.9/24",
+                HafmNode,
+                instance_toml(priority=80, state="MASTER", advert_int=2, vips=(f"{VIP4}/24", f"{ODD_VIP}/24")),
+            ),
+        },
+    )
+    for name in ("a", "c", "e"):
+        assert nodes[name].wait_state("MASTER"), nodes[name].current_log()
+    for name in ("b", "d"):
+        assert nodes[name].wait_state("BACKUP"), nodes[name].current_log()
+
+    argv = [sys.executable, "-m", "hafm", "watch", "br0", "--seconds", str(WATCH_SECONDS), "--json"]
+    argv += ["--expect", "51=198.51.100.1,198.51.100.2", "--expect", "52=198.51.100.3,198.51.100.4"]
+    argv += ["--config", str(nodes["a"].config_path)]
+    result = lab.bridge_run(*argv, timeout=WATCH_SECONDS + 20)
+    document = json.loads(result.stdout)
+
+    speakers = {(s["vrid"], s["source"]): s for s in document["speakers"]}
+    assert set(speakers) == {(51, "198.51.100.1"), (51, "198.51.100.9"), (52, "198.51.100.3")}, document
+    expected_rows: dict[tuple[int, str], dict[str, Any]] = {
+        (51, "198.51.100.1"): {"version": 2, "priority": 100, "interval": 1.0, "auth_type": 1, "addresses": [VIP4]},
+        (51, "198.51.100.9"): {
+            "version": 2,
+            "priority": 80,
+            "interval": 2.0,
+            "auth_type": 1,
+            "addresses": [VIP4, ODD_VIP],
+        },
+        (52, "198.51.100.3"): {"version": 3, "priority": 100, "interval": 1.0, "auth_type": None, "addresses": [VIP52]},
+    }
+    for key, fields in expected_rows.items():
+        row = speakers[key]
+        assert {name: row[name] for name in fields} == fields, row
+        assert row["family"] == 4 and row["ttl"] == 255 and row["count"] >= 2, row
+    assert speakers[(52, "198.51.100.3")]["checksum"] in ("rfc", "either")
+
+    findings: dict[str, list[dict[str, Any]]] = {}
+    for finding in document["findings"]:
+        findings.setdefault(finding["kind"], []).append(finding)
+    assert set(findings) == {
+        "two_masters",
+        "address_mismatch",
+        "interval_mismatch",
+        "unknown_router",
+        "config_mismatch",
+    }, document["findings"]
+    assert all(f["vrid"] == 51 for kind in findings.values() for f in kind), "VRID 52 is healthy"
+    [two_masters] = findings["two_masters"]
+    assert two_masters["sources"] == ["198.51.100.1", "198.51.100.9"]
+    [unknown] = findings["unknown_router"]
+    assert unknown["sources"] == ["198.51.100.9"]
+    [config] = findings["config_mismatch"]
+    assert config["sources"] == ["198.51.100.9"] and f"VI_1 in {nodes['a'].config_path}" in config["message"]
