@@ -412,3 +412,15 @@ def test_scapy_is_not_imported_on_the_daemon_path() -> None:
     code = "import sys, hafm.cli, hafm.watch, hafm.watch.report, hafm.shell.daemon; print('scapy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_docs_name_every_finding_kind_and_json_key() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "watch.md").read_text()
+    missing = [f"`{kind.value}`" for kind in FindingKind if f"`{kind.value}`" not in docs]
+    document = render_json(busy_segment().view, now=3.0, interface="eth0", elapsed=2.0)
+    keys = [*document, *document["speakers"][0], *document["findings"][0]]
+    missing += [f"`{key}`/`.{key}`" for key in keys if f"`{key}`" not in docs and f".{key}`" not in docs]
+    missing += [
+        f"`{c.value}`" for c in Checksum if f"`{c.value}`" not in docs and f"`{c.value.replace('_', '-')}`" not in docs
+    ]
+    assert not missing, f"docs/watch.md does not describe {missing}"

@@ -76,13 +76,19 @@ def watch(
         raise HafmError(f"watch: cannot capture on {interface!r}: {str(exc).rstrip(' !')}") from None
     started = time.monotonic()
 
+    shown = 0
+
     def show(clear: bool) -> None:
+        nonlocal shown
         now, elapsed = time.time(), time.monotonic() - started
         if as_json:
             out.write(json.dumps(render_json(view, now=now, interface=interface, elapsed=elapsed)) + "\n")
         else:
-            out.write((_CLEAR if clear else "") + render_table(view, now=now, interface=interface, elapsed=elapsed))
+            # A blank line between tables written to a file or a pipe.
+            lead = _CLEAR if clear else "\n" if shown else ""
+            out.write(lead + render_table(view, now=now, interface=interface, elapsed=elapsed))
         out.flush()
+        shown += 1
 
     live = seconds is None and not as_json and out.isatty()
     try:
