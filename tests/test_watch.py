@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import subprocess
 import sys
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -18,7 +20,9 @@ from scapy.packet import Packet, Raw
 
 from hafm.cli import main
 from hafm.config.model import Config
+from hafm.errors import HafmError
 from hafm.vrrp.codec import checksum
+from hafm.watch import capture
 from hafm.watch.analysis import (
     CONFLICT_EVENTS,
     Checksum,
@@ -363,6 +367,17 @@ def test_table_fits_80_columns_and_shows_every_speaker() -> None:
     assert "! VRID 51 IPv4: 198.51.100.2 sends with TTL/hop limit 64" in table
 
 
+def test_a_wide_ipv6_source_gets_its_own_line_and_the_vip_stays_on_the_row() -> None:
+    seg = Segment()
+    seg.hear(v3("fe80::b4dc:a2ff:fea0:93cb", vrid=52, addresses=("2001:db8::52",)), at=1.0)
+    seg.hear(v2(A), at=1.0)
+    lines = render_table(seg.view, now=2.0, interface="br0", elapsed=1.0).splitlines()
+    assert lines[2].split() == ["51", "v2", A, "100", "1s", "pass", "v2", "1.0s", "1", VIP]
+    assert lines[3] == "  52 v3  fe80::b4dc:a2ff:fea0:93cb"
+    assert lines[4].split() == ["100", "1s", "-", "rfc", "1.0s", "1", "2001:db8::52"]
+    assert lines[4].index(" 100 ") == lines[2].index(" 100 "), "columns stay aligned"
+
+
 def test_table_without_findings_says_so() -> None:
     seg = Segment()
     seg.hear(v2(A), at=1.0)
@@ -424,3 +439,60 @@ def test_docs_name_every_finding_kind_and_json_key() -> None:
         f"`{c.value}`" for c in Checksum if f"`{c.value}`" not in docs and f"`{c.value.replace('_', '-')}`" not in docs
     ]
     assert not missing, f"docs/watch.md does not describe {missing}"
+
+
+class FakeListenSocket:
+    """Stands in for scapy's L2listen socket: frames written to the other end of a socketpair come out
+    of recv() as dissected packets stamped with a fixed time."""
+
+    def __init__(self, frames: list[Packet]) -> None:
+        self._reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for frame in frames:
+            writer.send(bytes(frame))
+        writer.close()
+
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
+    def recv(self) -> Packet | None:
+        data = self._reader.recv(65536)
+        if not data:
+            return None
+        packet = Ether(data)
+        packet.time = 1000.0
+        return packet
+
+    def __enter__(self) -> FakeListenSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.close()
+
+
+def test_watch_feeds_captured_frames_to_the_view_and_prints_json_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = [v2(A), Ether() / IP(src=A, dst=B) / Raw(b"not vrrp"), v3(LL_A)]
+    calls: list[dict[str, Any]] = []
+
+    def listen(**kwargs: Any) -> FakeListenSocket:
+        calls.append(kwargs)
+        return FakeListenSocket(frames)
+
+    monkeypatch.setattr(capture.conf, "L2listen", listen)
+    out = io.StringIO()
+    assert capture.watch("eth9", SegmentView(), seconds=0.3, as_json=True, out=out) == 0
+    assert calls == [{"iface": "eth9", "filter": capture.BPF_FILTER}]
+    [line] = out.getvalue().splitlines()
+    document = json.loads(line)
+    assert [(s["source"], s["count"], s["last_seen"]) for s in document["speakers"]] == [
+        (A, 1, 1000.0),
+        (LL_A, 1, 1000.0),
+    ]
+
+
+def test_watch_cannot_capture_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def listen(**kwargs: Any) -> FakeListenSocket:
+        raise OSError("Interface 'eth9' not found !")
+
+    monkeypatch.setattr(capture.conf, "L2listen", listen)
+    with pytest.raises(HafmError, match=r"^watch: cannot capture on 'eth9': Interface 'eth9' not found$"):
+        capture.watch("eth9", SegmentView(), seconds=1, as_json=False)

@@ -17,7 +17,7 @@ WIDTH = 80
 JSON_SCHEMA_VERSION = 1
 _CONTINUATION_INDENT = 5
 _AUTH_NAMES = {0: "none", 1: "pass", 2: "ah"}
-# (title, width, right-aligned); SOURCE's width grows with the longest source.
+# (title, width, right-aligned); ADDRESSES takes the rest of the line.
 _COLUMNS = (
     ("VRID", 4, True),
     ("VER", 3, False),
@@ -36,26 +36,20 @@ def render_table(view: SegmentView, *, now: float, interface: str, elapsed: floa
     """The speakers as a table no wider than :data:`WIDTH`, then the findings, one wrapped paragraph each."""
     rows = view.rows()
     widths = [width for _, width, _ in _COLUMNS]
-    # The widest SOURCE that still leaves the other columns within WIDTH; a longer
-    # source (a global IPv6 unicast source) gets a line of its own above its row.
-    widest = WIDTH - (sum(widths) - widths[_SOURCE]) - (len(widths) - 1)
-    sources = [len(str(row.source)) for row in rows]
-    widths[_SOURCE] = max([widths[_SOURCE], *(n for n in sources if n <= widest)])
     address_width = WIDTH - sum(widths) - len(widths)
-    source_indent = sum(widths[:_SOURCE]) + _SOURCE
     lines = [
         f"hafm watch {interface}: {len(rows)} speaker(s) in {elapsed:.1f} s",
         _line([title for title, _, _ in _COLUMNS], widths) + " ADDRESSES",
     ]
     for row in rows:
-        source = str(row.source)
-        if len(source) > widths[_SOURCE]:
-            lines.append(" " * source_indent + source)
-            source = ""
+        router = [str(row.vrid), f"v{row.version}", str(row.source)]
+        # SOURCE fits any IPv4 address; a wider (IPv6) source ends a line of its own and the
+        # row goes on below it, so that the address column keeps room for a VIP.
+        if len(router[_SOURCE]) > widths[_SOURCE]:
+            lines.append(_line(router + [""] * (len(widths) - len(router)), widths).rstrip())
+            router = [""] * len(router)
         cells = [
-            str(row.vrid),
-            f"v{row.version}",
-            source,
+            *router,
             str(row.priority),
             f"{row.interval:g}s",
             "-" if row.auth_type is None else _AUTH_NAMES.get(row.auth_type, str(row.auth_type)),
@@ -68,7 +62,7 @@ def render_table(view: SegmentView, *, now: float, interface: str, elapsed: floa
             lines.append(_line(cells, widths) + " " + addresses)
         else:
             # Too many for the column: all of them below the row, at nearly full width.
-            lines.append(_line(cells, widths) + " " + f"{len(row.addresses)} addresses:"[:address_width])
+            lines.append(_line(cells, widths) + " " + f"{len(row.addresses)} addresses:")
             lines += textwrap.wrap(
                 addresses,
                 WIDTH,

@@ -1,5 +1,5 @@
-"""`hafm watch` on a lab segment: a hafm pair (VRID 51), a keepalived pair (VRID 52) and a misconfigured
-third node on VRID 51 (other interval, one VIP more, started as MASTER).
+"""`hafm watch` on a lab segment: a hafm pair (VRID 51, VRRPv2), a keepalived pair (VRID 52, VRRPv3 over
+IPv6) and a misconfigured third node on VRID 51 (other interval, one VIP more, started as MASTER).
 
 The third node and hafm's Master drop each other's adverts (the VRRPv2 intervals differ), so both stay
 Master: watch, listening on the bridge, must show every speaker and name each problem.
@@ -16,13 +16,18 @@ from typing import Any
 import pytest
 
 from hafm.lab.network import Lab
-from hafm.lab.nodes import VIP4, HafmNode, KeepalivedNode, instance_toml, keepalived_conf, start_mixed_nodes
+from hafm.lab.nodes import VIP4, DaemonNode, HafmNode, KeepalivedNode, instance_toml, keepalived_conf, start_mixed_nodes
 
 pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived is not on PATH")
 
-VIP52 = "198.51.100.52"
+VIP52 = "2001:db8::52"
 ODD_VIP = "198.51.100.101"
 WATCH_SECONDS = 6
+
+
+def link_local(node: DaemonNode) -> str:
+    [address] = [a.split("/")[0] for a in node.host.addresses() if a.startswith("fe80:")]
+    return address
 
 
 def test_watch_reports_every_speaker_and_what_breaks_the_cluster(lab: Lab, tmp_path: Path) -> None:
@@ -35,12 +40,12 @@ def test_watch_reports_every_speaker_and_what_breaks_the_cluster(lab: Lab, tmp_p
             "c": (
                 "198.51.100.3/24",
                 KeepalivedNode,
-                keepalived_conf(priority=100, state="MASTER", vrid=52, version=3, vips=(f"{VIP52}/24",)),
+                keepalived_conf(priority=100, state="MASTER", vrid=52, version=3, vips=(f"{VIP52}/64",)),
             ),
             "d": (
                 "198.51.100.4/24",
                 KeepalivedNode,
-                keepalived_conf(priority=90, vrid=52, version=3, vips=(f"{VIP52}/24",)),
+                keepalived_conf(priority=90, vrid=52, version=3, vips=(f"{VIP52}/64",)),
             ),
             "e": (
                 "198.51.100.9/24",
@@ -55,13 +60,15 @@ def test_watch_reports_every_speaker_and_what_breaks_the_cluster(lab: Lab, tmp_p
         assert nodes[name].wait_state("BACKUP"), nodes[name].current_log()
 
     argv = [sys.executable, "-m", "hafm", "watch", "br0", "--seconds", str(WATCH_SECONDS), "--json"]
-    argv += ["--expect", "51=198.51.100.1,198.51.100.2", "--expect", "52=198.51.100.3,198.51.100.4"]
+    # VRRPv3 over IPv6 is sent from the link-local address.
+    c_ll, d_ll = (link_local(nodes[name]) for name in ("c", "d"))
+    argv += ["--expect", "51=198.51.100.1,198.51.100.2", "--expect", f"52={c_ll},{d_ll}"]
     argv += ["--config", str(nodes["a"].config_path)]
     result = lab.bridge_run(*argv, timeout=WATCH_SECONDS + 20)
     document = json.loads(result.stdout)
 
     speakers = {(s["vrid"], s["source"]): s for s in document["speakers"]}
-    assert set(speakers) == {(51, "198.51.100.1"), (51, "198.51.100.9"), (52, "198.51.100.3")}, document
+    assert set(speakers) == {(51, "198.51.100.1"), (51, "198.51.100.9"), (52, c_ll)}, document
     expected_rows: dict[tuple[int, str], dict[str, Any]] = {
         (51, "198.51.100.1"): {"version": 2, "priority": 100, "interval": 1.0, "auth_type": 1, "addresses": [VIP4]},
         (51, "198.51.100.9"): {
@@ -71,13 +78,14 @@ def test_watch_reports_every_speaker_and_what_breaks_the_cluster(lab: Lab, tmp_p
             "auth_type": 1,
             "addresses": [VIP4, ODD_VIP],
         },
-        (52, "198.51.100.3"): {"version": 3, "priority": 100, "interval": 1.0, "auth_type": None, "addresses": [VIP52]},
+        (52, c_ll): {"version": 3, "priority": 100, "interval": 1.0, "auth_type": None, "addresses": [VIP52]},
     }
     for key, fields in expected_rows.items():
         row = speakers[key]
         assert {name: row[name] for name in fields} == fields, row
-        assert row["family"] == 4 and row["ttl"] == 255 and row["count"] >= 2, row
-    assert speakers[(52, "198.51.100.3")]["checksum"] in ("rfc", "either")
+        assert row["ttl"] == 255 and row["count"] >= 2, row
+    v6 = speakers[(52, c_ll)]
+    assert (v6["family"], v6["destination"], v6["checksum"]) == (6, "ff02::12", "rfc"), v6
 
     findings: dict[str, list[dict[str, Any]]] = {}
     for finding in document["findings"]:
