@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -163,8 +164,9 @@ def test_failover_and_priority_zero_are_not_two_masters() -> None:
     assert FindingKind.TWO_MASTERS not in seg.kinds()
 
 
-@pytest.mark.parametrize(("gap", "flagged"), [(2.5, True), (3.5, False)])
-def test_same_time_means_within_three_intervals(gap: float, flagged: bool) -> None:
+# Master_Down_Interval for 1 s v2 adverts and the lowest priority: 3 + 255/256 s.
+@pytest.mark.parametrize(("gap", "flagged"), [(3.9, True), (4.0, False)])
+def test_same_time_means_within_a_master_down_interval(gap: float, flagged: bool) -> None:
     seg = Segment()
     for at in (0.0, 2 * gap, 4 * gap, 6 * gap, 8 * gap):
         seg.hear(v2(A, interval=1), at=at)
@@ -496,3 +498,11 @@ def test_watch_cannot_capture_is_a_one_line_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(capture.conf, "L2listen", listen)
     with pytest.raises(HafmError, match=r"^watch: cannot capture on 'eth9': Interface 'eth9' not found$"):
         capture.watch("eth9", SegmentView(), seconds=1, as_json=False)
+
+
+def test_watch_ends_quietly_when_the_reader_goes_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capture.conf, "L2listen", lambda **kwargs: FakeListenSocket([v2(A)]))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| head -1` has exited
+    with open(write_end, "w") as out:
+        assert capture.watch("eth9", SegmentView(), seconds=0.1, as_json=True, out=out) == 0

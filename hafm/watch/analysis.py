@@ -24,10 +24,10 @@ from typing import Literal
 from hafm.config.model import Config
 from hafm.errors import DropReason, MalformedAdvert
 from hafm.vrrp.codec import REQUIRED_TTL, Advertisement, IPAddress, decode
+from hafm.vrrp.constants import MIN_PRIORITY, master_down_interval
 
 __all__ = [
     "CONFLICT_EVENTS",
-    "CONFLICT_INTERVALS",
     "Checksum",
     "Expected",
     "Finding",
@@ -41,13 +41,10 @@ __all__ = [
 ]
 
 # Two sources count as Masters at the same time when their adverts interleave
-# (A, B, A) with less than this many of their advert intervals between them:
-# that is the Master_Down_Interval without the skew, the longest a Backup
-# tolerates silence.
-CONFLICT_INTERVALS = 3
-# ... and they did so this many times.  A preemption can interleave once or
-# twice (the old Master sends before it hears the new one); two Masters do it
-# on every advert.
+# (A, B, A) less than a Master_Down_Interval apart (the longest any Backup
+# tolerates silence), and did so this many times.  A preemption can interleave
+# once or twice (the old Master sends before it hears the new one); two Masters
+# do it on every advert.
 CONFLICT_EVENTS = 3
 
 Family = Literal[4, 6]
@@ -106,10 +103,6 @@ class Row:
     last_seen: float
     count: int
     bad_ttl: int | None = None  # the last TTL other than 255 this source sent with, if any
-
-    @property
-    def key(self) -> tuple[int, int, IPAddress]:
-        return (self.vrid, self.family, self.source)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,14 +193,6 @@ def expectations_from_config(config: Config) -> list[Expected]:
 
 
 @dataclass
-class _Conflict:
-    """Interleaved adverts of two sources of one virtual router (see CONFLICT_EVENTS)."""
-
-    events: int = 0
-    last: float = 0.0
-
-
-@dataclass
 class SegmentView:
     """Every VRRP speaker heard on a segment, and what is wrong with them.
 
@@ -217,7 +202,8 @@ class SegmentView:
     vrid: int | None = None
     expected: Iterable[Expected] = ()
     _rows: dict[tuple[int, int, IPAddress], Row] = field(default_factory=dict, init=False)
-    _conflicts: dict[tuple[int, int, IPAddress, IPAddress], _Conflict] = field(default_factory=dict, init=False)
+    # (vrid, family, lower source, higher source) -> interleaved adverts (see CONFLICT_EVENTS)
+    _conflicts: dict[tuple[int, int, IPAddress, IPAddress], int] = field(default_factory=dict, init=False)
     # (source, vrid, reason) -> (count, last detail); vrid None when the packet is too short to say.
     _malformed: dict[tuple[IPAddress, int | None, DropReason], tuple[int, str]] = field(
         default_factory=dict, init=False
@@ -268,12 +254,13 @@ class SegmentView:
         for other in self._rows.values():
             if (other.vrid, other.family) != (previous.vrid, previous.family) or other.source == previous.source:
                 continue
-            window = CONFLICT_INTERVALS * max(interval, other.interval)
+            window = master_down_interval(
+                MIN_PRIORITY, version=other.version, master_adver_interval=max(interval, other.interval)
+            )
             if other.priority > 0 and previous.last_seen < other.last_seen <= now and now - other.last_seen <= window:
                 first, second = sorted((previous.source, other.source), key=_address_order)
-                conflict = self._conflicts.setdefault((previous.vrid, previous.family, first, second), _Conflict())
-                conflict.events += 1
-                conflict.last = now
+                pair = (previous.vrid, previous.family, first, second)
+                self._conflicts[pair] = self._conflicts.get(pair, 0) + 1
 
     def rows(self) -> list[Row]:
         """Every speaker heard, by VRID, family, source."""
@@ -294,11 +281,11 @@ class SegmentView:
 
     def _two_masters(self, vrid: int, family: Family) -> list[Finding]:
         found = []
-        for (c_vrid, c_family, a, b), conflict in self._conflicts.items():
-            if (c_vrid, c_family) == (vrid, family) and conflict.events >= CONFLICT_EVENTS:
+        for (c_vrid, c_family, a, b), events in self._conflicts.items():
+            if (c_vrid, c_family) == (vrid, family) and events >= CONFLICT_EVENTS:
                 rows = [self._rows[(vrid, family, a)], self._rows[(vrid, family, b)]]
                 prios = " and ".join(f"{row.source} (priority {row.priority})" for row in rows)
-                text = f"two Masters: {prios} advertise at the same time ({conflict.events} interleaved adverts)"
+                text = f"two Masters: {prios} advertise at the same time ({events} interleaved adverts)"
                 found.append(_finding(FindingKind.TWO_MASTERS, vrid, family, (a, b), text))
         return found
 

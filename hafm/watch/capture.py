@@ -7,6 +7,7 @@ and never on the daemon's path (it costs ~45 MiB and ~0.3 s to import).
 from __future__ import annotations
 
 import json
+import os
 import select
 import sys
 import time
@@ -92,11 +93,16 @@ def watch(
 
     live = seconds is None and not as_json and out.isatty()
     try:
-        with sock:
-            _loop(sock, view, started + seconds if seconds is not None else None, refresh, lambda: show(live))
-    except KeyboardInterrupt:
-        pass
-    show(False)
+        try:
+            with sock:
+                _loop(sock, view, started + seconds if seconds is not None else None, refresh, lambda: show(live))
+        except KeyboardInterrupt:
+            pass
+        show(live)
+    except BrokenPipeError:
+        # The reader went away (`hafm watch eth0 --json | head -1`): that ends watch, quietly;
+        # stdout now points nowhere so that Python's flush at exit cannot complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return 0
 
 
