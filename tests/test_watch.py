@@ -444,13 +444,14 @@ def test_docs_name_every_finding_kind_and_json_key() -> None:
 
 
 class FakeListenSocket:
-    """Stands in for scapy's L2listen socket: frames written to the other end of a socketpair come out
-    of recv() as dissected packets stamped with a fixed time."""
+    """Stands in for scapy's L2listen socket: ``frames`` come out of recv() as dissected packets stamped
+    with a fixed time, then the user presses Ctrl-C."""
 
     def __init__(self, frames: list[Packet]) -> None:
         self._reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         for frame in frames:
             writer.send(bytes(frame))
+        writer.send(b"")  # the end: Ctrl-C
         writer.close()
 
     def fileno(self) -> int:
@@ -459,7 +460,7 @@ class FakeListenSocket:
     def recv(self) -> Packet | None:
         data = self._reader.recv(65536)
         if not data:
-            return None
+            raise KeyboardInterrupt
         packet = Ether(data)
         packet.time = 1000.0
         return packet
@@ -471,7 +472,7 @@ class FakeListenSocket:
         self._reader.close()
 
 
-def test_watch_feeds_captured_frames_to_the_view_and_prints_json_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_feeds_captured_frames_to_the_view_and_prints_after_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
     frames = [v2(A), Ether() / IP(src=A, dst=B) / Raw(b"not vrrp"), v3(LL_A)]
     calls: list[dict[str, Any]] = []
 
@@ -481,7 +482,7 @@ def test_watch_feeds_captured_frames_to_the_view_and_prints_json_once(monkeypatc
 
     monkeypatch.setattr(capture.conf, "L2listen", listen)
     out = io.StringIO()
-    assert capture.watch("eth9", SegmentView(), seconds=0.3, as_json=True, out=out) == 0
+    assert capture.watch("eth9", SegmentView(), seconds=None, as_json=True, refresh=3600, out=out) == 0
     assert calls == [{"iface": "eth9", "filter": capture.BPF_FILTER}]
     [line] = out.getvalue().splitlines()
     document = json.loads(line)
@@ -505,4 +506,4 @@ def test_watch_ends_quietly_when_the_reader_goes_away(monkeypatch: pytest.Monkey
     read_end, write_end = os.pipe()
     os.close(read_end)  # `| head -1` has exited
     with open(write_end, "w") as out:
-        assert capture.watch("eth9", SegmentView(), seconds=0.1, as_json=True, out=out) == 0
+        assert capture.watch("eth9", SegmentView(), seconds=None, as_json=True, refresh=3600, out=out) == 0

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None, reason="keep
 VIP52 = "2001:db8::52"
 ODD_VIP = "198.51.100.101"
 WATCH_SECONDS = 6
+AS_V2 = "v3_checksum_as_v2 = true\n"
 
 
 def link_local(node: DaemonNode) -> str:
@@ -104,3 +105,32 @@ def test_watch_reports_every_speaker_and_what_breaks_the_cluster(lab: Lab, tmp_p
     assert unknown["sources"] == ["198.51.100.9"]
     [config] = findings["config_mismatch"]
     assert config["sources"] == ["198.51.100.9"] and f"VI_1 in {nodes['a'].config_path}" in config["message"]
+
+
+def test_watch_tells_which_checksum_rule_each_vrrpv3_sender_uses(lab: Lab, tmp_path: Path) -> None:
+    """hafm with v3_checksum_as_v2 and keepalived with the RFC checksum drop each other's adverts: two Masters."""
+    nodes = start_mixed_nodes(
+        lab,
+        tmp_path,
+        {
+            # keepalived 2.2.7 as Master hardly advertises while it drops an invalid advert every 0.1 s (0 to 3
+            # of its 0.1 s adverts in 2 s, once none in 5 s), so hafm advertises slower than keepalived here.
+            "a": (
+                "198.51.100.1/24",
+                HafmNode,
+                instance_toml(priority=100, state="MASTER", version=3, advert_int=1, extra=AS_V2),
+            ),
+            "b": ("198.51.100.2/24", KeepalivedNode, keepalived_conf(priority=90, version=3, advert_int=0.1)),
+        },
+    )
+    for node in nodes.values():
+        assert node.wait_state("MASTER"), node.current_log()
+
+    result = lab.bridge_run(sys.executable, "-m", "hafm", "watch", "br0", "--seconds", "3", "--json", timeout=20)
+    document = json.loads(result.stdout)
+
+    rules = {s["source"]: s["checksum"] for s in document["speakers"]}
+    assert rules == {"198.51.100.1": "as_v2", "198.51.100.2": "rfc"}, document
+    findings = {f["kind"]: f["sources"] for f in document["findings"]}
+    both = ["198.51.100.1", "198.51.100.2"]
+    assert findings == {"checksum_mismatch": both, "interval_mismatch": both, "two_masters": both}, document
