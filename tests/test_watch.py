@@ -300,6 +300,13 @@ def test_config_says_which_vrids_are_ours_and_how_they_look() -> None:
     assert f"{A} differs" not in messages
 
 
+def test_an_instance_without_vips_does_not_judge_addresses() -> None:
+    [expected] = expectations_from_config(config_with(virtual_ipaddress=()))
+    seg = Segment(expected=[expected])
+    seg.hear(v2(A))
+    assert seg.view.findings() == []
+
+
 def test_config_checksum_rule_is_checked() -> None:
     [expected] = expectations_from_config(config_with(version=3, v3_checksum_as_v2=True))
     assert expected.checksum is Checksum.AS_V2

@@ -185,7 +185,7 @@ def expectations_from_config(config: Config) -> list[Expected]:
                 origin=f"{instance.name} in {config.path}",
                 version=instance.version,
                 interval=instance.advert_int,
-                addresses=frozenset(vip.address.ip for vip in instance.virtual_ipaddress),
+                addresses=frozenset(vip.address.ip for vip in instance.virtual_ipaddress) or None,
                 checksum=checksum,
             )
         )
