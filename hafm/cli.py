@@ -70,6 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance.add_argument("switch", choices=("on", "off"))
     maintenance.add_argument("instance", nargs="?", help="only this instance (default: all)")
     maintenance.add_argument("--reason", default="", help="shown in status and logs")
+    watch = sub.add_parser(
+        "watch",
+        help="show every VRRP speaker on a segment and what breaks clusters (read-only; needs root)",
+        description="Listen on IFACE and show every VRRP speaker (v2 and v3, IPv4 and IPv6) with the problems "
+        "that break clusters. With --config, the VRIDs of that hafm config are checked against it.",
+    )
+    watch.add_argument("interface", metavar="IFACE", help="interface to listen on (e.g. eth0, or a bridge)")
+    watch.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="hafm config whose VRIDs are ours (read only if given)",
+    )
+    watch.add_argument("--vrid", type=int, metavar="N", help="show only VRID N (1..255)")
+    watch.add_argument("--seconds", type=float, metavar="S", help="listen S seconds, print once and exit")
+    watch.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    watch.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="VRID=ADDR,...",
+        help="routers allowed on VRID; any other source is an unknown router (repeatable)",
+    )
     return parser
 
 
@@ -97,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
             return _list_plugins(config_path)
         if command in ("status", "reload", "maintenance"):
             return _control(command, args, config_path)
+        if command == "watch":
+            from hafm.watch.capture import run as watch
+
+            return watch(
+                args.interface,
+                vrid=args.vrid,
+                seconds=args.seconds,
+                as_json=args.json,
+                expect=args.expect,
+                config_path=getattr(args, "config", None),
+            )
         return _run_daemon(config_path, getattr(args, "log_level", None))
     except HafmError as exc:
         print(f"hafm: {exc}", file=sys.stderr)
