@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -51,7 +52,7 @@ SocketKey = co.SocketKey
 MAX_PACKETS_PER_WAKEUP = 64
 SHUTDOWN_GRACE = 0.8  # seconds to remove VIPs at shutdown
 HOOK_SHUTDOWN_GRACE = 2.0  # seconds for plugins' shutdown work
-CORE_SECTIONS = frozenset({"schema", "instances", "sync_groups", "checks", "drops_unrouted"})
+CORE_SECTIONS = frozenset({"schema", "instances", "sync_groups", "checks", "drops_unrouted", "process"})
 
 # Loads and validates the configuration again for a reload: ConfigError (one line per problem) if bad.
 Reloader = Callable[[], Config]
@@ -246,7 +247,7 @@ class Daemon:
         if self.checks is not None:
             for name, state in self.checks.states.items():
                 checks[name] = (self.config.checks[name].type, state.up, state.detail)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"process": _process_usage()}
         for section in self.pm.hook.hafm_status():
             if isinstance(section, Mapping):
                 extra.update({k: v for k, v in section.items() if k not in CORE_SECTIONS})
@@ -568,3 +569,18 @@ class Daemon:
 
 def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:
     return config.virtual_ipaddress + config.virtual_ipaddress_excluded
+
+
+def _process_usage() -> dict[str, int]:
+    """What a leak would grow: resident memory, open descriptors, asyncio tasks, threads."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        pages, fds = 0, 0
+    return {
+        "rss_bytes": pages * os.sysconf("SC_PAGE_SIZE"),
+        "open_fds": fds,
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+    }
