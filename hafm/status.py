@@ -12,7 +12,8 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from hafm.vrrp.coordinator import Coordinator, InstanceReport, TrackedReport
+from hafm.vrrp.coordinator import Coordinator, InstanceReport
+from hafm.vrrp.tracking import Tracked
 
 SCHEMA = "hafm-status/1"
 
@@ -21,12 +22,12 @@ def _iso(wall: float) -> str:
     return datetime.datetime.fromtimestamp(wall, datetime.UTC).isoformat(timespec="seconds")
 
 
-def contribution(tracked: TrackedReport) -> int | str:
+def contribution(tracked: Tracked) -> int | str:
     """What one tracked check adds to the priority now: a number, ``"fault"`` or 0."""
-    if tracked.up and tracked.delta is not None:
+    if tracked.up and tracked.file_delta is not None:
         if tracked.weight == 0:
-            return "fault" if tracked.delta else 0
-        return tracked.delta * tracked.weight
+            return "fault" if tracked.file_delta else 0
+        return tracked.file_delta * tracked.weight
     if tracked.weight == 0:
         return 0 if tracked.up else "fault"
     if tracked.weight < 0:
@@ -57,7 +58,7 @@ def instance_status(
                 "name": t.name,
                 "weight": t.weight,
                 "up": t.up,
-                "value": t.delta,
+                "value": t.file_delta,
                 "contribution": contribution(t),
                 "last_result": check_details.get(t.name, ""),
             }

@@ -54,8 +54,7 @@ def test_the_document_says_what_an_operator_asks() -> None:
 
 def test_contributions_follow_the_tracking_rules() -> None:
     def of(weight: int, up: bool, delta: int | None = None) -> int | str:
-        tracked = Tracked("c", weight, up, delta)
-        return contribution(co.TrackedReport(name="c", weight=weight, up=up, delta=tracked.file_delta))
+        return contribution(Tracked("c", weight, up, delta))
 
     assert of(-20, False) == -20 and of(-20, True) == 0
     assert of(10, True) == 10 and of(10, False) == 0

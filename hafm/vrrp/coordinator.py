@@ -229,16 +229,6 @@ class InstanceCounters:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrackedReport:
-    """One tracked check as it counts for an instance."""
-
-    name: str
-    weight: int
-    up: bool
-    delta: int | None
-
-
-@dataclass(frozen=True, kw_only=True)
 class InstanceReport:
     """A snapshot of one instance for ``hafm status``; times are on the caller's clock."""
 
@@ -253,7 +243,7 @@ class InstanceReport:
     base_priority: int
     priority: int
     explanation: str
-    tracked: tuple[TrackedReport, ...]
+    tracked: tuple[Tracked, ...]  # each tracked check with its effective weight
     master: IPAddress | None
     master_priority: int | None
     advert_int: float
@@ -358,9 +348,7 @@ class Coordinator:
             base_priority=config.priority,
             priority=instance.priority,
             explanation=member.explanation or f"base {config.priority}",
-            tracked=tuple(
-                TrackedReport(name=t.name, weight=t.weight, up=t.up, delta=t.file_delta) for t in self._tracked(config)
-            ),
+            tracked=tuple(self._tracked(config)),
             master=instance.primary_address if instance.state is State.MASTER else instance.last_master,
             master_priority=instance.priority if instance.state is State.MASTER else instance.last_master_priority,
             advert_int=config.advert_int,
