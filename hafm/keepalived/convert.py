@@ -40,7 +40,9 @@ Table = dict[str, Any]
 # Where hafm looks for drop-ins, relative to the main file (hafm.config.model: include, plugin_dirs).
 DROPIN_HINT = "Drop-ins (*.toml, *.py plugins) go in conf.d/ beside this file."
 # What `user` means for a hafm script check (hafm drops to the user's uid, primary gid and groups).
-USER_MEANING = "the check runs as that user with its primary group and supplementary groups, like keepalived's script_user"
+USER_MEANING = (
+    "the check runs as that user with its primary group and supplementary groups, like keepalived's script_user"
+)
 # keepalived's source, quoted where the converter follows a rule keepalived applies silently or in its log.
 KEEPALIVED_VRRP_C = "keepalived/vrrp/vrrp.c (vrrp_complete_instance)"
 
