@@ -33,6 +33,7 @@ GOOD_FILES = [
     "include_main.conf",
     "lvs.conf",
     "track_file.conf",
+    "localcheck.conf",
 ]
 
 
@@ -543,7 +544,7 @@ def test_keepalived_samples_convert_without_error(sample: Path) -> None:
     assert all(re.match(r"^/\S+:\d+: ", line) for line in err.getvalue().splitlines())
 
 
-_ALPHABET = "{}\"'#!\\ \n" + "abcdeilnprstuv_0123456789./:"
+_ALPHABET = "{}\"'#!\\ \n$~@=()," + "abcdeilnprstuv_0123456789./:"
 
 
 @given(st.text(alphabet=_ALPHABET, max_size=300))

@@ -997,7 +997,7 @@ def _undecodable(document: Table, nodes: list[Node], filename: str) -> str | Non
             where = node.where
             break
     shown = bad.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return f"{where}: {shown!r}: not UTF-8 (hafm's TOML is UTF-8: write this value in UTF-8)"
+    return f"{where}: {shown}: not UTF-8 (hafm's TOML is UTF-8: write this value in UTF-8)"
 
 
 def _validators(check_validators: Mapping[str, CheckValidator] | None) -> dict[str, CheckValidator]:

@@ -18,6 +18,7 @@ import errno
 import glob
 import itertools
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,9 +47,10 @@ __all__ = [
     "tokenize_line",
 ]
 
-# keepalived's include variants only differ in which missing files are errors;
-# the converter reports every unreadable include as a warning instead.
-INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
+# keepalived's include variants only differ in which missing files are errors; the converter
+# reports every include that matches nothing as a warning instead.  keepalived takes the rest
+# of the line, as written, as the pattern (core/parser.c check_include).
+_INCLUDE = re.compile(r"(include[rmwba]?)[ \t]+(.+)")
 MAX_INCLUDE_DEPTH = 32
 # keepalived's deepest real nesting is four blocks (virtual_server, real_server, HTTP_GET, url).
 MAX_BLOCK_DEPTH = 64
@@ -295,37 +297,37 @@ class _Reader:
             if produced > MAX_GENERATED_LINES:
                 raise ParseError(filename, number, f"expands into more than {MAX_GENERATED_LINES} lines")
             try:
-                tokens = self._statement(item, filename, number, directory, stack)
+                text = self._statement(item, filename, number, directory, stack)
             except ExpansionError as exc:
                 raise ParseError(filename, number, str(exc)) from None
-            if not tokens:
+            if not text:
                 continue
-            first_token = tokens[0]
-            if not first_token.quoted and first_token.text in INCLUDE_KEYWORDS:
-                yield from self._include(tokens, filename, number, directory, depth)
+            include = _INCLUDE.fullmatch(text)
+            if include is not None:
+                yield from self._include(include[1], include[2], filename, number, directory, depth)
             else:
-                yield tokens
+                yield tokenize_line(text, filename=filename, line=number, comments=False)
 
-    def _statement(
-        self, text: str, filename: str, number: int, directory: Path, stack: list[str | Define]
-    ) -> list[Token]:
-        """keepalived's read_line loop for one line: conditionals, definitions, ~SEQ, substitution."""
+    def _statement(self, text: str, filename: str, number: int, directory: Path, stack: list[str | Define]) -> str:
+        """keepalived's read_line loop for one line: conditionals, definitions, ~SEQ, substitution.
+
+        Returns the line to read as a statement ("" when there is none)."""
         while True:
             if text.startswith("@"):
                 self._conditional(text, filename, number)
-                return []
+                return ""
             if text.startswith("$") and (found := definition(text)) is not None:
                 name, value, continues = found
                 self.parameters.define(name, value, multiline=continues)
                 if continues:
                     self.open_definition = name
-                return []
+                return ""
             if text.startswith("~LST"):
                 raise ExpansionError("~LST: not converted (write the lines out)")
             if text.startswith("~SEQ"):
                 expand = self._expander(filename, number, directory)
                 stack.extend(reversed(sequence(text, expand)))
-                return []
+                return ""
             if text.startswith("~") or "$" not in text:
                 break
             expanded = self.parameters.expand(text, directory=directory)
@@ -336,7 +338,7 @@ class _Reader:
             text = decomment(expanded.text)
             if not (text.startswith("@") or "$" in text):
                 break
-        return tokenize_line(text, filename=filename, line=number, comments=False)
+        return text
 
     def _expander(self, filename: str, number: int, directory: Path) -> Callable[[str], str]:
         def expand(text: str) -> str:
@@ -365,14 +367,10 @@ class _Reader:
         )
 
     def _include(
-        self, tokens: list[Token], filename: str, line: int, directory: Path, depth: int
+        self, keyword: str, pattern: str, filename: str, line: int, directory: Path, depth: int
     ) -> Iterator[list[Token]]:
-        keyword = tokens[0].text
-        if len(tokens) != 2:
-            raise ParseError(filename, line, f"{keyword}: expects exactly one file name")
         if depth >= MAX_INCLUDE_DEPTH:
             raise ParseError(filename, line, f"{keyword}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
-        pattern = tokens[1].text
         full = pattern if Path(pattern).is_absolute() else str(directory / pattern)
         # Like glob(GLOB_BRACE): each alternative's matches are sorted, alternatives keep their order.
         matches = [match for alternative in brace_expand(full) for match in sorted(glob.glob(alternative))]
