@@ -110,7 +110,7 @@ def test_blocks_nested_1000_deep_are_one_line() -> None:
 
 def test_numbers_of_absurd_length_are_one_short_line() -> None:
     assert one_error(NODE_A.replace("priority 100", "priority " + "1" * 5000)) == (
-        "keepalived.conf:8: line longer than keepalived's limit of 1023 bytes"
+        "keepalived.conf:8: line longer than keepalived's limit of 1022 bytes"
     )
     assert one_error(NODE_A.replace("priority 100", "priority " + "9" * 100)) == (
         "keepalived.conf:8: priority: bad value '99999999999999999999'... (100 characters) (expected an integer)"
@@ -186,7 +186,7 @@ def test_builtins_pwd_hash_and_bang(tmp_path: Path) -> None:
     assert document["check"]["s"]["script"] == "/bin/echo #!"
     assert result.notes == [
         f"{source}:1: ${{_PWD}}: note: expanded to {os.path.realpath(tmp_path)}, the directory of this file, "
-        "which is keepalived's working directory while it reads the file"
+        "which is keepalived's working directory there"
     ]
     assert list(document["vrrp_instance"]) == ["VI_1"]
 

@@ -38,8 +38,9 @@ from pathlib import Path
 
 __all__ = ["Define", "ExpansionError", "Expanded", "Parameters", "definition", "sequence"]
 
-# keepalived reads lines into a buffer of MAXBUF (1024) bytes (lib/parser.h); a line that
-# expands past it is cut there with a log line.  Refusing is clearer than a cut value.
+# keepalived reads lines into a buffer of MAXBUF (1024) bytes (lib/parser.h): 1023 bytes and
+# the terminating NUL.  A line that expands past it is cut there with a log line; refusing is
+# clearer than a cut value.
 MAX_LINE_BYTES = 1023
 # A definition that names itself ($A=x $A) never stops growing; keepalived stops at MAXBUF.
 MAX_SUBSTITUTIONS = 1000
@@ -202,27 +203,22 @@ class Parameters:
         following: list[str] = []
         notes: list[str] = []
         while (position := text.find("$", position)) >= 0 and position + 1 < len(text):
-            found = self._reference(text, position)
-            if found is None:
+            reference = _reference(text, position)
+            found = None if reference is None else self._value(reference, directory)
+            if reference is None or found is None:
                 position += 1
                 continue
-            end, replacement, more = found
-            if replacement is None:
-                name = text[position:end]
-                raise ExpansionError(f"{name}: not converted: {_REFUSED_BUILTINS[_builtin_name(name)]}")
-            if replacement == "\0PWD":
-                replacement = os.path.realpath(directory)
-                notes.append(
-                    f"{text[position:end]}: note: expanded to {replacement}, the directory of this file, "
-                    "which is keepalived's working directory while it reads the file"
-                )
+            replacement, more, note = found
+            if note:
+                notes.append(f"{text[position : reference.end]}: note: {note}")
             # A nested multiline expansion's lines come before the rest of the outer one.
             following = more + following
-            text = text[:position] + replacement + text[end:]
+            # keepalived goes on scanning at the same place, so the replacement is expanded too.
+            text = text[:position] + replacement + text[reference.end :]
             substitutions += 1
             if substitutions > MAX_SUBSTITUTIONS or len(text.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
                 raise ExpansionError(
-                    f"parameter expansion does not end within keepalived's {MAX_LINE_BYTES + 1}-byte line "
+                    f"parameter expansion does not end within keepalived's {MAX_LINE_BYTES}-byte line "
                     "(does a definition name itself?)"
                 )
             # keepalived stops replacing once a value starts a ~SEQ (the sequence expands it later).
@@ -232,60 +228,61 @@ class Parameters:
             return None
         return Expanded(text=text, following=following, notes=notes)
 
-    def _reference(self, text: str, position: int) -> tuple[int, str | None, list[str]] | None:
-        """The reference at ``text[position] == "$"``: (end, replacement, following lines), or None.
-
-        The replacement is None for a built-in that is refused, ``"\\0PWD"`` for ``${_PWD}``.
-        """
-        start = position + 1
-        braces = text.startswith("{", start)
-        name_match = _NAME.match(text, start + braces)
-        if name_match is None:
-            return None
-        name = name_match.group()
-        params = ""
-        if braces:
-            params_match = _BRACE_PARAMS.match(text, name_match.end())
-            assert params_match is not None
-            raw = params_match.group()
-            params = raw.strip(" \t")
-            end = params_match.end()
-            if (params and raw != raw.rstrip(" \t")) or not text.startswith("}", end):
-                return None
-            end += 1
-        else:
-            end = name_match.end()
-            if end < len(text) and text[end] not in " \t,)":
-                return None
-        at_line_end = end == len(text)
-        value = self.values.get(name)
+    def _value(self, reference: _Reference, directory: Path) -> tuple[str, list[str], str] | None:
+        """(replacement, following lines, note) for a reference; None when keepalived leaves it as is."""
+        value = self.values.get(reference.name)
         if value is not None:
-            if params or (value.multiline and not at_line_end):
+            if reference.params or (value.multiline and not reference.at_line_end):
                 return None
-            if not value.lines:
-                return end, "", []
-            if value.multiline:
-                return end, value.lines[0], value.lines[1:]
-            return end, value.lines[0], []
-        return self._builtin(name, params, end)
-
-    @staticmethod
-    def _builtin(name: str, params: str, end: int) -> tuple[int, str | None, list[str]] | None:
-        limits = BUILTINS.get(name)
+            lines = value.lines or [""]
+            return lines[0], lines[1:] if value.multiline else [], ""
+        limits = BUILTINS.get(reference.name)
         if limits is None:
             return None
         low, high, numbers_only = limits
-        words = params.split()
-        if (words and not high) or not low <= len(words) <= high:
+        words = reference.params.split()
+        if not low <= len(words) <= high or (numbers_only and not all(word.isdigit() for word in words)):
             return None
-        if numbers_only and not all(word.isdigit() for word in words):
-            return None
-        if name in _REFUSED_BUILTINS:
-            return end, None, []
-        return end, {"_HASH": "#", "_BANG": "!", "_PWD": "\0PWD"}[name], []
+        if reference.name in _REFUSED_BUILTINS:
+            raise ExpansionError(f"{reference.text}: not converted: {_REFUSED_BUILTINS[reference.name]}")
+        if reference.name == "_PWD":
+            pwd = os.path.realpath(directory)
+            note = f"expanded to {pwd}, the directory of this file, which is keepalived's working directory there"
+            return pwd, [], note
+        return {"_HASH": "#", "_BANG": "!"}[reference.name], [], ""
 
 
-def _builtin_name(reference: str) -> str:
-    match = _NAME.search(reference)
-    assert match is not None
-    return match.group()
+@dataclass(frozen=True, kw_only=True)
+class _Reference:
+    """``$NAME`` or ``${NAME PARAMS}`` in a line: ``text`` is the reference as written."""
+
+    name: str
+    params: str
+    text: str
+    end: int
+    at_line_end: bool
+
+
+def _reference(text: str, position: int) -> _Reference | None:
+    """The reference at ``text[position] == "$"`` by keepalived's find_definition rules, or None."""
+    braces = text.startswith("{", position + 1)
+    name_match = _NAME.match(text, position + 1 + braces)
+    if name_match is None:
+        return None
+    params = ""
+    end = name_match.end()
+    if braces:
+        params_match = _BRACE_PARAMS.match(text, end)
+        assert params_match is not None  # the pattern also matches nothing
+        raw = params_match.group()
+        params = raw.strip(" \t")
+        end = params_match.end()
+        # keepalived: parameters may not end with a blank, and the braces must close.
+        if (params and raw != raw.rstrip(" \t")) or not text.startswith("}", end):
+            return None
+        end += 1
+    elif end < len(text) and text[end] not in " \t,)":
+        return None
+    return _Reference(
+        name=name_match.group(), params=params, text=text[position:end], end=end, at_line_end=end == len(text)
+    )

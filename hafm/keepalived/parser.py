@@ -259,8 +259,9 @@ class _Reader:
         # keepalived reads with fgets: lines end at "\n", trailing "\r"s are dropped.
         for number, raw in enumerate(text.split("\n"), start=1):
             raw = raw.rstrip("\r")
-            if len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
-                raise ParseError(filename, number, f"line longer than keepalived's limit of {MAX_LINE_BYTES} bytes")
+            # fgets() needs room for the newline: a longer line is cut and its rest read as a new line.
+            if len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES - 1:
+                raise ParseError(filename, number, f"line longer than keepalived's limit of {MAX_LINE_BYTES - 1} bytes")
             if "\0" in raw:
                 why = "line with a NUL byte: not converted (keepalived ignores it)"
                 self.warnings.append((filename, number, f"{filename}:{number}: {why}"))
