@@ -58,6 +58,14 @@ def test_non_utf8_byte_in_a_written_value_is_refused_with_its_line(tmp_path: Pat
     assert not target.exists()
 
 
+def test_file_name_that_is_not_utf8_is_escaped_in_the_header(tmp_path: Path) -> None:
+    source = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"node\xff.conf")))
+    source.write_text(NODE_A)
+    status, err, target = run_file(source, tmp_path)
+    assert (status, err) == (0, "")
+    assert target.read_text().startswith(f"# Converted from {tmp_path}/node\\xff.conf by `hafm convert`.\n")
+
+
 @pytest.mark.timeout(10)
 def test_include_of_a_device_is_refused_with_its_line() -> None:
     assert one_error("include /dev/zero\n" + NODE_A) == "keepalived.conf:1: include /dev/zero: not a regular file"

@@ -949,7 +949,7 @@ def convert_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path
     def key(item: tuple[str, int, str]) -> tuple[int, int]:
         return files.get(item[0], len(files)), item[1]
 
-    header = f"# Converted from {filename} by `hafm convert`.\n# {DROPIN_HINT}\n"
+    header = f"# Converted from {_printable(filename)} by `hafm convert`.\n# {DROPIN_HINT}\n"
     if warnings:
         header += "# Some keywords were not converted: see the warnings printed by hafm convert.\n"
     return ConversionResult(
@@ -981,6 +981,11 @@ def _strings(value: Any) -> Iterator[str]:
             stack += item
 
 
+def _printable(text: str) -> str:
+    """``text`` with the bytes that are not UTF-8 written as ``\\xNN`` (file names can hold them too)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _undecodable(document: Table, nodes: list[Node], filename: str) -> str | None:
     """A one-line error for a value that is not UTF-8 and would be written to the TOML.
 
@@ -996,8 +1001,7 @@ def _undecodable(document: Table, nodes: list[Node], filename: str) -> str | Non
         if any(_ESCAPED_BYTE.search(word) and (word in bad or bad in word) for word in words):
             where = node.where
             break
-    shown = bad.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return f"{where}: {shown}: not UTF-8 (hafm's TOML is UTF-8: write this value in UTF-8)"
+    return f"{where}: {_printable(bad)}: not UTF-8 (hafm's TOML is UTF-8: write this value in UTF-8)"
 
 
 def _validators(check_validators: Mapping[str, CheckValidator] | None) -> dict[str, CheckValidator]:
