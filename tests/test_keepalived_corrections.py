@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hafm.config.loader import load_config
 from hafm.keepalived.convert import DROPIN_HINT, USER_MEANING, ConversionResult, convert_text, run
 from hafm.plugin_manager import check_types, make_plugin_manager
@@ -166,3 +168,25 @@ def test_output_says_where_drop_ins_go() -> None:
     _, result = converted(master())
     assert result.toml.splitlines()[1] == f"# {DROPIN_HINT}"
     assert "conf.d/ beside this file" in DROPIN_HINT
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        ("</dev/tcp/::1/8080", ("::1", 8080)),
+        ("</dev/tcp/db.example/5432", ("db.example", 5432)),
+        ("</dev/tcp/127.0.0.1/99999", None),  # no such port
+        ("</dev/udp/127.0.0.1/53", None),  # bash's UDP "connect" proves nothing
+        ("</dev/tcp/127.0.0.1/80 && /bin/false", None),  # a shell command line
+    ],
+)
+def test_only_a_plain_dev_tcp_redirection_becomes_a_tcp_check(command: str, target: tuple[str, int] | None) -> None:
+    text = f'vrrp_script chk {{\n    script "{command}"\n}}\n' + master("priority 100")
+    document, result = converted(text)
+    if target is None:
+        assert "check" not in document
+        assert result.warnings[0].startswith(f"keepalived.conf:2: script {command}: not converted (")
+    else:
+        check = document["check"]["chk"]
+        assert (check["type"], check["host"], check["port"]) == ("tcp", *target)
+        assert result.warnings == []

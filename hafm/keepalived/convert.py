@@ -58,7 +58,7 @@ _GROUP_TRACK = "sync groups cannot track; add it to each member instance"
 _TRACK_PROCESS = "hafm has no process tracker; use a script check such as `pidof NAME`"
 _BFD = "hafm has no BFD support"
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
-_DEV_TCP = re.compile(r"<[ \t]*/dev/tcp/(?P<host>[^/\s]+)/(?P<port>[0-9]{1,5})")
+_DEV_TCP = re.compile(r"</dev/tcp/(?P<host>[^/\s]+)/(?P<port>[0-9]{1,5})")
 _USER_GROUP = "hafm runs the check with the user's primary group and supplementary groups"
 
 TOP_LEVEL_UNSUPPORTED: dict[str, str] = {
@@ -540,7 +540,8 @@ class _Converter:
             self.warn(node, f"vrrp_script {name}", "it has no `script`, so keepalived ignores it too")
             return
         script_node = next(child for child in children if child.keyword == "script")
-        if check["script"].lstrip(" \t").startswith("<"):
+        # keepalived's test is on the first word: "<" then "/" (core/notify.c system_call_script).
+        if check["script"].lstrip(" \t").startswith("</"):
             target = self.shell_redirection(script_node, check.pop("script"))
             if target is None:
                 return
