@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from hafm.config.loader import load_config
 from hafm.keepalived.convert import DROPIN_HINT, USER_MEANING, ConversionResult, convert_text, run
 from hafm.plugin_manager import check_types, make_plugin_manager
+from hafm.processes import ENV_PATH
 
 DATA = Path(__file__).parent / "data" / "keepalived"
 SOURCE = "keepalived/vrrp/vrrp.c (vrrp_complete_instance)"
@@ -190,3 +192,18 @@ def test_only_a_plain_dev_tcp_redirection_becomes_a_tcp_check(command: str, targ
         check = document["check"]["chk"]
         assert (check["type"], check["host"], check["port"]) == ("tcp", *target)
         assert result.warnings == []
+
+
+def test_programs_found_on_keepalived_path_are_written_with_their_path() -> None:
+    true = shutil.which("true", path=ENV_PATH)
+    assert true is not None
+    text = 'vrrp_script chk {\n    script "true -x"\n}\n' + master("priority 100", "notify_master true")
+    text += 'vrrp_script other {\n    script "no-such-program-here"\n}\n'
+    document, result = converted(text)
+    assert document["check"]["chk"]["script"] == f"{true} -x"
+    assert document["vrrp_instance"]["VI_1"]["notify_master"] == true
+    assert document["check"]["other"]["script"] == "no-such-program-here"  # left for check-config to report
+    assert result.notes == [
+        f"keepalived.conf:2: script: note: keepalived searches its PATH for true; written as {true}, found here",
+        f"keepalived.conf:9: notify_master: note: keepalived searches its PATH for true; written as {true}, found here",
+    ]

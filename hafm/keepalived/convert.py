@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,7 @@ from hafm.config.loader import CheckValidator, load_config
 from hafm.config.schema import INSTANCE_KEYS, NOTIFY_KEYS
 from hafm.errors import ConfigError, HafmError
 from hafm.keepalived.parser import Node, ParseError, UnreadableFile, parse_text, read_config_file
+from hafm.processes import ENV_PATH
 
 __all__ = ["DROPIN_HINT", "ConversionResult", "check_output", "convert_text", "run"]
 
@@ -547,8 +549,10 @@ class _Converter:
                 return
             check.update(target)
             check.pop("user", None)  # a tcp check connects from hafm itself
-        elif "user" not in check and self.script_user is not None:
-            check["user"] = self.script_user
+        else:
+            check["script"] = self.absolute_program(script_node, check["script"])
+            if "user" not in check and self.script_user is not None:
+                check["user"] = self.script_user
         if "timeout" not in check:
             # keepalived's default timeout is the interval, hafm's is 1 second.
             check["timeout"] = check.get("interval", 1)
@@ -567,6 +571,25 @@ class _Converter:
             )
         order = ("type", "script", "host", "port", "interval", "timeout", "fall", "rise", "weight", "user")
         self.checks[name] = {key: check[key] for key in (*order, "init_state") if key in check}
+
+    def absolute_program(self, node: Node, command: str) -> str:
+        """``command`` with its program's full path when keepalived would search PATH for it.
+
+        keepalived runs a program named without a ``/`` from its PATH (core/notify.c
+        find_path); hafm's configuration names programs by full path, so the converter
+        writes the path it finds with hafm's PATH on this machine (and says so).
+        """
+        try:
+            argv = shlex.split(command)
+        except ValueError:
+            return command  # the check validator reports it
+        if not argv or "/" in argv[0]:
+            return command
+        found = shutil.which(argv[0], path=ENV_PATH)
+        if found is None:
+            return command
+        self.note(node, node.keyword, f"keepalived searches its PATH for {argv[0]}; written as {found}, found here")
+        return shlex.join([found, *argv[1:]])
 
     def shell_redirection(self, node: Node, command: str) -> Table | None:
         """A ``</PATH`` script, which keepalived runs through /bin/sh (core/notify.c system_call_script).
@@ -634,7 +657,7 @@ class _Converter:
     def notify(self, node: Node, target: Table) -> None:
         if node.children is not None or not node.args:
             raise self.error(node, f"{node.keyword}: expects a command")
-        target[node.keyword] = node.args[0]
+        target[node.keyword] = self.absolute_program(node, node.args[0])
         if len(node.args) > 1:
             # keepalived reads the words after the command as USER [GROUP].
             self.warn(node, f"{node.keyword} user {' '.join(node.args[1:])}", _NO_USER)
