@@ -65,12 +65,21 @@ def test_master_ignores_nopreempt_and_preempt_delay() -> None:
     ]
 
 
-def test_owner_ignores_nopreempt() -> None:
-    document, result = converted(master("nopreempt").replace("state MASTER", "state BACKUP") + "")
-    assert document["vrrp_instance"]["VI_1"]["nopreempt"] is True  # BACKUP 100: kept
-    document, result = converted(master("priority 255", "nopreempt").replace("state MASTER", "state BACKUP"))
+def test_owner_ignores_nopreempt_in_keepalived_order() -> None:
+    backup = master("nopreempt", "preempt_delay 5").replace("state MASTER", "state BACKUP")
+    document, result = converted(backup)
+    # BACKUP 100: nopreempt kept, and keepalived resets preempt_delay under nopreempt
+    assert document["vrrp_instance"]["VI_1"]["nopreempt"] is True
+    assert "preempt_delay" not in document["vrrp_instance"]["VI_1"]
+    assert [note.split(": ")[1] for note in result.notes] == ["preempt_delay"]
+    document, result = converted(backup.replace("nopreempt", "priority 255\n    nopreempt"))
+    # the owner drops nopreempt first, so preempt_delay stays
+    assert document["vrrp_instance"]["VI_1"]["preempt_delay"] == 5
     assert "nopreempt" not in document["vrrp_instance"]["VI_1"]
-    assert "nopreempt is incompatible with priority 255" in result.notes[0]
+    assert result.notes == [
+        'keepalived.conf:6: nopreempt: note: keepalived ignores it ("nopreempt is incompatible with priority 255. '
+        f'resetting nopreempt", {SOURCE}); not written'
+    ]
 
 
 def test_version_3_ignores_authentication_and_passes_check_config(tmp_path: Path) -> None:

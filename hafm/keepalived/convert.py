@@ -813,22 +813,23 @@ class _Converter:
                 f"no priority: keepalived makes a MASTER without priority the address owner "
                 f"({KEEPALIVED_VRRP_C}); written as priority = 255",
             )
-        dropped: list[tuple[str, str]] = []
-        if table.get("nopreempt") and table.get("priority") == 255:
-            dropped.append(("nopreempt", "nopreempt is incompatible with priority 255. resetting nopreempt"))
-        elif table.get("nopreempt") and table.get("state") == "MASTER":
-            dropped.append(("nopreempt", "Warning - nopreempt will not work with initial state MASTER - clearing"))
-        if table.get("preempt_delay") and table.get("state") == "MASTER":
-            dropped.append(
-                ("preempt_delay", "Warning - preempt delay will not work with initial state MASTER - clearing")
-            )
-        elif table.get("preempt_delay") and table.get("nopreempt") and not dropped:
-            dropped.append(("preempt_delay", "preempt_delay is incompatible with nopreempt mode - resetting"))
-        if "authentication" in table and table["version"] == 3:
-            dropped.append(("authentication", "VRRP version 3 does not support authentication. Ignoring."))
-        for key, said in dropped:
+
+        def drop(key: str, said: str) -> None:
             del table[key]
             self.note(seen[key], key, f'keepalived ignores it ("{said}", {KEEPALIVED_VRRP_C}); not written')
+
+        # In keepalived's order: each correction sees the ones before it.
+        if "authentication" in table and table["version"] == 3:
+            drop("authentication", "VRRP version 3 does not support authentication. Ignoring.")
+        if table.get("nopreempt") and table.get("priority") == 255:
+            drop("nopreempt", "nopreempt is incompatible with priority 255. resetting nopreempt")
+        if table.get("state") == "MASTER":
+            if table.get("nopreempt"):
+                drop("nopreempt", "Warning - nopreempt will not work with initial state MASTER - clearing")
+            if table.get("preempt_delay"):
+                drop("preempt_delay", "Warning - preempt delay will not work with initial state MASTER - clearing")
+        if table.get("preempt_delay") and table.get("nopreempt"):
+            drop("preempt_delay", "preempt_delay is incompatible with nopreempt mode - resetting")
 
     def advert_int(self, node: Node, advert: float, version: int) -> int | float:
         """Adjust advert_int to what the packet can carry, exactly as keepalived does."""
