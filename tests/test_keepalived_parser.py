@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hafm import cli
 from hafm.errors import ConfigError
 from hafm.keepalived.convert import convert_text, run
 from hafm.keepalived.params import MAX_SUBSTITUTIONS
@@ -224,5 +225,47 @@ def test_definition_that_names_itself_is_one_line() -> None:
 def test_conditional_lines_are_still_reported() -> None:
     result = convert_text("@node1 $X=1\n" + NODE_A)
     assert result.warnings == [
-        "keepalived.conf:1: @node1: not converted (conditional configuration depends on the machine keepalived runs on)"
+        "keepalived.conf:1: @node1: not converted (conditional configuration depends on the machine keepalived "
+        "runs on; give its id with hafm convert --config-id)"
     ]
+
+
+# --- the config id (keepalived -i) ----------------------------------------------------------------
+
+
+def test_config_id_selects_conditional_lines_and_instance(tmp_path: Path) -> None:
+    text = (DATA / "shared_pair.conf").read_text()
+    node1 = tomllib.loads(convert_text(text, config_id="node1").toml)
+    assert node1["global"]["router_id"] == "node1"
+    assert list(node1["vrrp_instance"]) == ["VI_1"]
+    assert (node1["vrrp_instance"]["VI_1"]["state"], node1["vrrp_instance"]["VI_1"]["priority"]) == ("MASTER", 150)
+    result = convert_text(text, config_id="node2")
+    node2 = tomllib.loads(result.toml)
+    assert (result.warnings, node2["global"]["router_id"], list(node2["vrrp_instance"])) == (
+        [],
+        "node2",
+        ["VI_1", "VI_2"],
+    )
+    assert (node2["vrrp_instance"]["VI_1"]["state"], node2["vrrp_instance"]["VI_1"]["priority"]) == ("BACKUP", 100)
+    # through the command line
+    target = tmp_path / "hafm.toml"
+    assert cli.main(["convert", "--config-id", "node1", str(DATA / "shared_pair.conf"), "-o", str(target)]) == 0
+    assert tomllib.loads(target.read_text()) == node1
+
+
+def test_without_a_config_id_conditionals_are_reported_or_refused() -> None:
+    text = (DATA / "shared_pair.conf").read_text()
+    assert one_error(text) == (
+        "keepalived.conf:4: ${_INSTANCE}: not converted: it is keepalived's -i config id, by default the host "
+        "name of the machine it runs on (give it with hafm convert --config-id)"
+    )
+    without_instance = text.replace("${_INSTANCE}", "r1")
+    assert one_error(without_instance) == (
+        "keepalived.conf:19: @node2: conditional blocks need the config id (hafm convert --config-id)"
+    )
+    result = convert_text(without_instance.split("@node2 vrrp_instance")[0])
+    assert result.warnings[0] == (
+        "keepalived.conf:8: @node1: not converted (conditional configuration depends on the machine keepalived "
+        "runs on; give its id with hafm convert --config-id)"
+    )
+    assert len(result.warnings) == 4

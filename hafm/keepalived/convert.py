@@ -949,16 +949,20 @@ class _Converter:
         return {"name": name, "weight": weight}
 
 
-def convert_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None) -> ConversionResult:
+def convert_text(
+    text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None, config_id: str | None = None
+) -> ConversionResult:
     """Translate keepalived.conf text into hafm TOML.
 
     ``base_dir`` is where relative ``include`` patterns are resolved (default:
-    the current directory).  Raises :class:`~hafm.errors.ConfigError` with
+    the current directory).  ``config_id`` is keepalived's ``-i`` id of the
+    machine the configuration is for (``@ID`` lines, ``${_INSTANCE}``); without
+    it those are reported or refused.  Raises :class:`~hafm.errors.ConfigError` with
     one-line ``FILE:LINE: ...`` messages when the input cannot be read as
     keepalived configuration, and ``FILE: nothing for hafm in this file`` when
     it has no VRRP instance (an LVS-only file).
     """
-    parsed = parse_text(text, filename=filename, base_dir=base_dir)
+    parsed = parse_text(text, filename=filename, base_dir=base_dir, config_id=config_id)
     converter = _Converter()
     document = converter.convert(parsed.nodes)
     if "vrrp_instance" not in document:
@@ -1069,6 +1073,7 @@ def run(
     out: TextIO | None = None,
     err: TextIO | None = None,
     check_validators: Mapping[str, CheckValidator] | None = None,
+    config_id: str | None = None,
 ) -> int:
     """Convert the file at ``path``; write TOML to ``output`` (or ``out``, default stdout).
 
@@ -1083,7 +1088,7 @@ def run(
     err = sys.stderr if err is None else err
     try:
         text = read_config_file(path)
-        result = convert_text(text, filename=str(path), base_dir=path.parent)
+        result = convert_text(text, filename=str(path), base_dir=path.parent, config_id=config_id)
     except UnreadableFile as exc:
         print(f"{path}: {exc.why}", file=err)
         return 1

@@ -21,8 +21,8 @@ The rules, as keepalived applies them:
   and a line that expands into a definition defines it.
 * Built-ins: ``${_PWD}`` (keepalived's working directory, which is the
   directory of the file being read), ``${_HASH}`` (``#``), ``${_BANG}``
-  (``!``), ``${_INSTANCE}``, ``${_RANDOM [MIN [MAX]]}``, ``${_ENV NAME}``.  A
-  definition of the same name replaces a built-in.
+  (``!``), ``${_INSTANCE}`` (the config id, ``-i``), ``${_RANDOM [MIN [MAX]]}``,
+  ``${_ENV NAME}``.  A definition of the same name replaces a built-in.
 * ``~SEQ(VAR, END)``, ``~SEQ(VAR, START, END)``, ``~SEQ(VAR, START, STEP, END)``
   (``~SEQx`` for hexadecimal values) repeat the rest of the line with VAR
   defined as each value.
@@ -92,7 +92,8 @@ BUILTINS: dict[str, tuple[int, int, bool]] = {
     "_BANG": (0, 0, False),
 }
 _REFUSED_BUILTINS = {
-    "_INSTANCE": "it is keepalived's -i config id, by default the host name of the machine it runs on",
+    "_INSTANCE": "it is keepalived's -i config id, by default the host name of the machine it runs on "
+    "(give it with hafm convert --config-id)",
     "_RANDOM": "it is a new random number each time keepalived reads it",
     "_ENV": "it is read from keepalived's own environment",
 }
@@ -173,8 +174,10 @@ def sequence(text: str, expand: Callable[[str], str]) -> list[Define | str]:
 class Parameters:
     """The definitions seen so far, and the expansion of a line with them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, config_id: str | None = None) -> None:
         self.values: dict[str, _Value] = {}
+        # keepalived's -i (default: its host name); None when the converter was not told.
+        self.config_id = config_id
 
     def define(self, name: str, value: str, *, multiline: bool = False) -> None:
         """Set ``name``; a multiline value starts with this line (which may be empty)."""
@@ -243,6 +246,8 @@ class Parameters:
         words = reference.params.split()
         if not low <= len(words) <= high or (numbers_only and not all(word.isdigit() for word in words)):
             return None
+        if reference.name == "_INSTANCE" and self.config_id is not None:
+            return self.config_id, [], ""
         if reference.name in _REFUSED_BUILTINS:
             raise ExpansionError(f"{reference.text}: not converted: {_REFUSED_BUILTINS[reference.name]}")
         if reference.name == "_PWD":

@@ -51,6 +51,8 @@ __all__ = [
 # reports every include that matches nothing as a warning instead.  keepalived takes the rest
 # of the line, as written, as the pattern (core/parser.c check_include).
 _INCLUDE = re.compile(r"(include[rmwba]?)[ \t]+(.+)")
+# "@ID REST" applies REST only where keepalived's config id is ID, "@^ID REST" everywhere else.
+_CONDITIONAL = re.compile(r"(@\^?)([^ \t]*)(?:[ \t]+(.*))?", re.DOTALL)
 MAX_INCLUDE_DEPTH = 32
 # keepalived's deepest real nesting is four blocks (virtual_server, real_server, HTTP_GET, url).
 MAX_BLOCK_DEPTH = 64
@@ -248,10 +250,11 @@ def brace_expand(pattern: str) -> list[str]:
 class _Reader:
     """Turns files into lines of tokens: comments, parameters, conditionals and includes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, config_id: str | None = None) -> None:
         self.warnings: list[tuple[str, int, str]] = []
         self.notes: list[tuple[str, int, str]] = []
-        self.parameters = Parameters()
+        self.config_id = config_id
+        self.parameters = Parameters(config_id=config_id)
         self.open_definition: str | None = None  # name of the multiline definition being read
 
     def lines(self, text: str, filename: str, base_dir: Path | None, depth: int = 0) -> Iterator[list[Token]]:
@@ -315,8 +318,9 @@ class _Reader:
         Returns the line to read as a statement ("" when there is none)."""
         while True:
             if text.startswith("@"):
-                self._conditional(text, filename, number)
-                return ""
+                text = self._conditional(text, filename, number)
+                if not text:
+                    return ""
             if text.startswith("$") and (found := definition(text)) is not None:
                 name, value, continues = found
                 self.parameters.define(name, value, multiline=continues)
@@ -353,19 +357,29 @@ class _Reader:
 
         return expand
 
-    def _conditional(self, text: str, filename: str, number: int) -> None:
-        # @ID lines depend on the -i option or host name of the machine keepalived runs on.
-        first = text.split(None, 1)[0]
-        if any(t.text in "{}" and not t.quoted for t in tokenize_line(text, filename=filename, line=number)):
-            raise ParseError(filename, number, f"{first}: conditional blocks cannot be converted")
-        self.warnings.append(
-            (
-                filename,
-                number,
-                f"{filename}:{number}: {first}: not converted "
-                "(conditional configuration depends on the machine keepalived runs on)",
+    def _conditional(self, text: str, filename: str, number: int) -> str:
+        """``@ID REST`` / ``@^ID REST``: REST when it applies to the config id, else ""."""
+        match = _CONDITIONAL.fullmatch(text)
+        assert match is not None  # text starts with "@"
+        marker, config_id, rest = match[1], match[2], match[3] or ""
+        first = marker + config_id
+        if self.config_id is None:
+            # keepalived's id is its -i option or the host name of the machine it runs on.
+            if any(t.text in "{}" and not t.quoted for t in tokenize_line(text, filename=filename, line=number)):
+                raise ParseError(
+                    filename, number, f"{first}: conditional blocks need the config id (hafm convert --config-id)"
+                )
+            self.warnings.append(
+                (
+                    filename,
+                    number,
+                    f"{filename}:{number}: {first}: not converted (conditional configuration depends on "
+                    "the machine keepalived runs on; give its id with hafm convert --config-id)",
+                )
             )
-        )
+            return ""
+        # keepalived (read_line): a line with nothing after the id is dropped.
+        return rest if (config_id == self.config_id) != (marker == "@^") else ""
 
     def _include(
         self, keyword: str, pattern: str, filename: str, line: int, directory: Path, depth: int
@@ -484,7 +498,9 @@ class _TreeBuilder:
         return self.root
 
 
-def parse_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None) -> ParseResult:
+def parse_text(
+    text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None, config_id: str | None = None
+) -> ParseResult:
     """Parse keepalived.conf text into a list of top-level :class:`Node` trees.
 
     Raises :class:`ParseError` for unbalanced braces, unterminated quotes,
@@ -492,7 +508,7 @@ def parse_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path |
     expanded.  Includes that keepalived skips and conditional lines become
     warnings.
     """
-    reader = _Reader()
+    reader = _Reader(config_id=config_id)
     builder = _TreeBuilder()
     for tokens in reader.lines(text, filename, base_dir):
         builder.line(tokens)
