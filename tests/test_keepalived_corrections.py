@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,12 @@ def test_programs_found_on_keepalived_path_are_written_with_their_path() -> None
         f"keepalived.conf:2: script: note: keepalived searches its PATH for true; written as {true}, found here",
         f"keepalived.conf:9: notify_master: note: keepalived searches its PATH for true; written as {true}, found here",
     ]
+
+
+def test_no_temporary_directory_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    source = tmp_path / "keepalived.conf"
+    source.write_text(master())
+    err = io.StringIO()
+    assert run(source, None, out=io.StringIO(), err=err) == 1
+    assert err.getvalue() == f"{source}: cannot check the converted configuration: No such file or directory\n"

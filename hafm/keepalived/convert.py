@@ -1053,17 +1053,22 @@ def _validators(check_validators: Mapping[str, CheckValidator] | None) -> dict[s
 
 def check_output(toml: str, *, check_validators: Mapping[str, CheckValidator] | None = None) -> list[str]:
     """What hafm's own loader says about the converted TOML: [] when it loads."""
-    with tempfile.TemporaryDirectory(prefix="hafm-convert-") as directory:
-        # A directory of its own, so that no conf.d/ beside the real output is read.
-        target = Path(directory) / "hafm.toml"
-        target.write_text(toml, encoding="utf-8")
-        try:
-            load_config(target, check_validators=_validators(check_validators))
-        except ConfigError as exc:
-            return [message.removeprefix(f"{target}: ") for message in exc.messages]
-        except HafmError as exc:
-            return [str(exc)]
-    return []
+    try:
+        with tempfile.TemporaryDirectory(prefix="hafm-convert-") as directory:
+            # A directory of its own, so that no conf.d/ beside the real output is read.
+            target = Path(directory) / "hafm.toml"
+            target.write_text(toml, encoding="utf-8")
+            try:
+                load_config(target, check_validators=_validators(check_validators))
+            except ConfigError as exc:
+                messages = [message.removeprefix(f"{target}: ") for message in exc.messages]
+            except HafmError as exc:
+                messages = [str(exc)]
+            else:
+                return []
+    except OSError as exc:
+        return [f"cannot check the converted configuration: {exc.strerror or exc}"]
+    return [f"converted, but hafm's check-config refuses it: {message}" for message in messages]
 
 
 def run(
@@ -1099,7 +1104,7 @@ def run(
     problems = check_output(result.toml, check_validators=check_validators)
     if problems:
         for problem in problems:
-            print(f"{path}: converted, but hafm's check-config refuses it: {problem}", file=err)
+            print(f"{path}: {problem}", file=err)
         return 1
     if output is None:
         out.write(result.toml)
