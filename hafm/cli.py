@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = sub.add_parser("convert", help="translate a keepalived.conf into hafm TOML")
     convert.add_argument("keepalived_conf", type=Path, help="keepalived.conf to read")
     convert.add_argument("-o", "--output", type=Path, help="write the TOML here (default: stdout)")
+    convert.add_argument(
+        "--config-id", help="keepalived's -i id (by default its host name) for @ID lines and ${_INSTANCE}"
+    )
     demo = sub.add_parser("demo", help="play the two-server failover scenario in network namespaces (needs root)")
     demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards, with instructions")
     demo.add_argument(
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "convert":
             from hafm.keepalived.convert import run as convert
 
-            return convert(args.keepalived_conf, args.output)
+            return convert(args.keepalived_conf, args.output, config_id=args.config_id)
         if command == "demo":
             from hafm.lab.demo import run_demo
 

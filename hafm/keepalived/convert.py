@@ -13,10 +13,13 @@ the document misses one.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
+import re
 import shlex
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,14 +27,26 @@ from typing import Any, TextIO
 
 import tomli_w
 
+from hafm.config.loader import CheckValidator, load_config
+
 # Key order and notify keys of the TOML hafm reads: the converter writes what the loader expects.
 from hafm.config.model import INSTANCE_KEYS, NOTIFY_KEYS
-from hafm.errors import ConfigError
-from hafm.keepalived.parser import Node, ParseError, parse_text
+from hafm.errors import ConfigError, HafmError
+from hafm.keepalived.parser import Node, ParseError, UnreadableFile, parse_text, read_config_file
+from hafm.processes import ENV_PATH
 
-__all__ = ["ConversionResult", "convert_text", "main", "run"]
+__all__ = ["DROPIN_HINT", "ConversionResult", "check_output", "convert_text", "run"]
 
 Table = dict[str, Any]
+
+# Where hafm looks for drop-ins, relative to the main file (hafm.config.model: include, plugin_dirs).
+DROPIN_HINT = "Drop-ins (*.toml, *.py plugins) go in STEM.d/ beside this file (/etc/hafm.d/ for /etc/hafm.toml)."
+# What `user` means for a hafm script check (hafm drops to the user's uid, primary gid and groups).
+USER_MEANING = (
+    "the check runs as that user with its primary group and supplementary groups, like keepalived's script_user"
+)
+# keepalived's source, quoted where the converter follows a rule keepalived applies silently or in its log.
+KEEPALIVED_VRRP_C = "keepalived/vrrp/vrrp.c (vrrp_complete_instance)"
 
 _LVS = "LVS/IPVS load balancing is not part of hafm"
 _NO_VMAC = "hafm has no VMAC/ipvlan support; VIPs are added to the real interface"
@@ -44,6 +59,9 @@ _FIREWALL = "hafm does not manage firewall rules"
 _GROUP_TRACK = "sync groups cannot track; add it to each member instance"
 _TRACK_PROCESS = "hafm has no process tracker; use a script check such as `pidof NAME`"
 _BFD = "hafm has no BFD support"
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_DEV_TCP = re.compile(r"</dev/tcp/(?P<host>[^/\s]+)/(?P<port>[0-9]{1,5})")
+_USER_GROUP = "hafm runs the check with the user's primary group and supplementary groups"
 
 TOP_LEVEL_UNSUPPORTED: dict[str, str] = {
     "virtual_server": _LVS,
@@ -264,12 +282,26 @@ class ConversionResult:
     notes: list[str] = field(default_factory=list)
 
 
+# keepalived reads numbers with strtoul/strtod into 32-bit fields: plain decimals only, and
+# no value it accepts is longer than this (refused before any conversion, so 5000 digits cost nothing).
+MAX_NUMBER_LENGTH = 24
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _number(text: str) -> int | float:
     """``"1"`` -> 1, ``"0.1"`` -> 0.1; keeps integers integers so TOML stays readable."""
-    value = Decimal(text)
-    if not value.is_finite():
+    if len(text) > MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
         raise InvalidOperation(text)
+    value = Decimal(text)
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, shortened when it is long."""
+    if len(value) <= 40:
+        return repr(value)
+    return f"{value[:20]!r}... ({len(value)} characters)"
 
 
 class _Converter:
@@ -315,10 +347,9 @@ class _Converter:
 
     def integer(self, node: Node, low: int, high: int, text: str | None = None) -> int:
         value = self.one_arg(node) if text is None else text
-        try:
-            number = int(value, 10)
-        except ValueError:
-            raise self.error(node, f"{node.keyword}: bad value {value!r} (expected an integer)") from None
+        if len(value) > MAX_NUMBER_LENGTH or not _INTEGER.fullmatch(value):
+            raise self.error(node, f"{node.keyword}: bad value {_shown(value)} (expected an integer)")
+        number = int(value, 10)
         if not low <= number <= high:
             raise self.error(node, f"{node.keyword}: {number} is out of range {low}..{high}")
         return number
@@ -328,7 +359,7 @@ class _Converter:
         try:
             number = _number(value)
         except InvalidOperation:
-            raise self.error(node, f"{node.keyword}: bad value {value!r} (expected a number)") from None
+            raise self.error(node, f"{node.keyword}: bad value {_shown(value)} (expected a number)") from None
         if not low <= number <= high:
             raise self.error(node, f"{node.keyword}: {value} is out of range {low:g}..{high:g}")
         return number
@@ -402,8 +433,8 @@ class _Converter:
                     raise self.error(node, "script_user: expects USER [GROUP]")
                 self.script_user = node.args[0]
                 if len(node.args) == 2:
-                    self.warn(node, "script_user group", "checks run with the user's primary group")
-                self.note(node, keyword, "applied as `user` of every script check without one")
+                    self.warn(node, "script_user group", _USER_GROUP)
+                self.note(node, keyword, f"applied as `user` of every script check without one: {USER_MEANING}")
             elif keyword == "enable_script_security":
                 self.no_arg(node)
                 self.note(node, keyword, "hafm always refuses scripts that non-root users can modify")
@@ -497,7 +528,7 @@ class _Converter:
                     raise self.error(child, "user: expects USER [GROUP]")
                 check["user"] = child.args[0]
                 if len(child.args) == 2:
-                    self.warn(child, "user group", "checks run with the user's primary group")
+                    self.warn(child, "user group", _USER_GROUP)
             elif keyword == "init_fail":
                 self.no_arg(child)
                 init_fail = True
@@ -506,20 +537,79 @@ class _Converter:
         if "script" not in check:
             self.warn(node, f"vrrp_script {name}", "it has no `script`, so keepalived ignores it too")
             return
+        script_node = next(child for child in children if child.keyword == "script")
+        # keepalived's test is on the first word: "<" then "/" (core/notify.c system_call_script).
+        if check["script"].lstrip(" \t").startswith("</"):
+            target = self.shell_redirection(script_node, check.pop("script"))
+            if target is None:
+                return
+            check.update(target)
+            check.pop("user", None)  # a tcp check connects from hafm itself
+        else:
+            check["script"] = self.absolute_program(script_node, check["script"])
+            if "user" not in check and self.script_user is not None:
+                check["user"] = self.script_user
         if "timeout" not in check:
             # keepalived's default timeout is the interval, hafm's is 1 second.
             check["timeout"] = check.get("interval", 1)
-        if "user" not in check and self.script_user is not None:
-            check["user"] = self.script_user
-        # keepalived starts a script in an "unknown" state that neither adds a
-        # positive weight nor subtracts a negative one; hafm has only up and
-        # down, so pick the one that leaves the priority untouched.
-        if init_fail or check.get("weight", 0) >= 0:
-            check["init_state"] = "down"
-        else:
-            check["init_state"] = "up"
-        order = ("type", "script", "interval", "timeout", "fall", "rise", "weight", "user", "init_state")
-        self.checks[name] = {key: check[key] for key in order if key in check}
+        # keepalived starts a script in INIT, which counts as failed until the first result
+        # (vrrp_scheduler.c vrrp_init_script: result = rise - 1, "one success is enough";
+        # init_fail: result = 0, a full rise).  hafm's "down" is that state; it needs `rise`
+        # successes to leave it, so only rise = 1 (or init_fail) matches exactly.
+        check["init_state"] = "down"
+        rise = check.get("rise", 1)
+        if rise > 1 and not init_fail:
+            self.note(
+                node,
+                f"vrrp_script {name}",
+                f"keepalived brings a new script up at its first success; hafm's check starts down "
+                f"and needs rise ({rise}) successes",
+            )
+        order = ("type", "script", "host", "port", "interval", "timeout", "fall", "rise", "weight", "user")
+        self.checks[name] = {key: check[key] for key in (*order, "init_state") if key in check}
+
+    def absolute_program(self, node: Node, command: str) -> str:
+        """``command`` with its program's full path when keepalived would search PATH for it.
+
+        keepalived runs a program named without a ``/`` from its PATH (core/notify.c
+        find_path); hafm's configuration names programs by full path, so the converter
+        writes the path it finds with hafm's PATH on this machine (and says so).
+        """
+        try:
+            argv = shlex.split(command)
+        except ValueError:
+            return command  # the check validator reports it
+        if not argv or "/" in argv[0]:
+            return command
+        found = shutil.which(argv[0], path=ENV_PATH)
+        if found is None:
+            return command
+        self.note(node, node.keyword, f"keepalived searches its PATH for {argv[0]}; written as {found}, found here")
+        return shlex.join([found, *argv[1:]])
+
+    def shell_redirection(self, node: Node, command: str) -> Table | None:
+        """A ``</PATH`` script, which keepalived runs through /bin/sh (core/notify.c system_call_script).
+
+        ``</dev/tcp/HOST/PORT`` (keepalived's localcheck sample) is bash's TCP connect: it
+        becomes a ``tcp`` check.  Anything else is reported: hafm never runs a shell.
+        """
+        match = _DEV_TCP.fullmatch(command.strip(" \t"))
+        if match is None or not 1 <= int(match["port"]) <= 65535:
+            self.warn(
+                node,
+                f"script {command}",
+                "keepalived runs `</FILE` through /bin/sh to test that FILE opens; hafm runs no shell "
+                "(use a script such as `test -r FILE`)",
+            )
+            return None
+        host, port = match["host"], int(match["port"])
+        self.note(
+            node,
+            "script",
+            f"keepalived runs {command.strip()} through /bin/sh, which connects to {host} port {port} "
+            f"when /bin/sh is bash (with dash it always fails); converted to a tcp check of {host}:{port}",
+        )
+        return {"type": "tcp", "host": host, "port": port}
 
     # -- vrrp_sync_group -------------------------------------------------------
     def vrrp_sync_group(self, node: Node) -> None:
@@ -563,7 +653,7 @@ class _Converter:
     def notify(self, node: Node, target: Table) -> None:
         if node.children is not None or not node.args:
             raise self.error(node, f"{node.keyword}: expects a command")
-        target[node.keyword] = node.args[0]
+        target[node.keyword] = self.absolute_program(node, node.args[0])
         if len(node.args) > 1:
             # keepalived reads the words after the command as USER [GROUP].
             self.warn(node, f"{node.keyword} user {' '.join(node.args[1:])}", _NO_USER)
@@ -581,8 +671,10 @@ class _Converter:
         advert_node: Node | None = None
         mcast_src: Node | None = None
         family: int | None = None
+        seen: dict[str, Node] = {}  # the last line of each keyword, for notes about it
         for child in children:
             keyword = child.keyword
+            seen[keyword] = child
             if keyword == "state":
                 value = self.one_arg(child).upper()
                 if value not in ("MASTER", "BACKUP"):
@@ -614,6 +706,7 @@ class _Converter:
                     table["authentication"] = auth
             elif keyword in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
                 vips: list[Any] = []
+                listed = {str(v["address"] if isinstance(v, dict) else v).split("/")[0] for v in table.get(keyword, [])}
                 for entry in self.block(child):
                     vip, vip_family = self.vip(entry)
                     if keyword == "virtual_ipaddress":
@@ -627,6 +720,12 @@ class _Converter:
                                 "put it in virtual_ipaddress_excluded",
                             )
                             continue
+                    address = (vip["address"] if isinstance(vip, dict) else vip).split("/")[0]
+                    if address in listed:
+                        # keepalived keeps one copy ("VIP ... is duplicated - removing"); hafm refuses duplicates.
+                        self.note(entry, entry.keyword, "listed twice; written once, as keepalived keeps one")
+                        continue
+                    listed.add(address)
                     vips.append(vip)
                 table.setdefault(keyword, []).extend(vips)
             elif keyword == "unicast_src_ip":
@@ -700,8 +799,52 @@ class _Converter:
         table["version"] = effective
         if advert_node is not None:
             table["advert_int"] = self.advert_int(advert_node, table["advert_int"], effective)
+        self.complete_instance(table, seen)
+        if not table.get("virtual_ipaddress"):
+            # keepalived only warns ("No VIP specified; at least one is sensible"); hafm asks for it explicitly.
+            table["allow_no_vip"] = True
+            self.note(node, f"vrrp_instance {name}", "no virtual_ipaddress: written as allow_no_vip = true")
         # An all-unsupported list (say, only weighted track_interface lines) is left out, not written as [].
         self.instances[name] = {key: table[key] for key in INSTANCE_KEYS if table.get(key, None) not in (None, [])}
+
+    def complete_instance(self, table: Table, seen: dict[str, Node]) -> None:
+        """The corrections keepalived makes once an instance is read (vrrp.c vrrp_complete_instance).
+
+        keepalived logs each one and carries on; the converted file says what keepalived does.
+        """
+        if table.get("state") == "MASTER" and "priority" not in table:
+            table["priority"] = 255
+            self.note(
+                seen["state"],
+                "state MASTER",
+                f"no priority: keepalived makes a MASTER without priority the address owner "
+                f"({KEEPALIVED_VRRP_C}); written as priority = 255",
+            )
+
+        def drop(key: str, said: str) -> None:
+            del table[key]
+            self.note(seen[key], key, f'keepalived ignores it ("{said}", {KEEPALIVED_VRRP_C}); not written')
+
+        # In keepalived's order: each correction sees the ones before it.
+        if "authentication" in table and table["version"] == 3:
+            drop("authentication", "VRRP version 3 does not support authentication. Ignoring.")
+        if table.get("nopreempt") and table.get("priority") == 255:
+            drop("nopreempt", "nopreempt is incompatible with priority 255. resetting nopreempt")
+        if table.get("state") == "MASTER":
+            if table.get("nopreempt"):
+                drop("nopreempt", "Warning - nopreempt will not work with initial state MASTER - clearing")
+            if table.get("preempt_delay"):
+                drop("preempt_delay", "Warning - preempt delay will not work with initial state MASTER - clearing")
+        if table.get("preempt_delay") and table.get("nopreempt"):
+            drop("preempt_delay", "preempt_delay is incompatible with nopreempt mode - resetting")
+        if not table.get("virtual_ipaddress"):
+            # keepalived only warns ("No VIP specified; at least one is sensible"); hafm asks for it explicitly.
+            table["allow_no_vip"] = True
+            self.note(
+                seen.get("state") or next(iter(seen.values())),
+                "virtual_ipaddress",
+                "none: written as allow_no_vip = true",
+            )
 
     def advert_int(self, node: Node, advert: float, version: int) -> int | float:
         """Adjust advert_int to what the packet can carry, exactly as keepalived does."""
@@ -737,7 +880,9 @@ class _Converter:
         if auth_type != "PASS":
             raise self.error(node, "authentication: auth_type must be PASS or AH")
         if "auth_pass" not in values:
-            raise self.error(node, "authentication: missing auth_pass")
+            said = "Authentication specified but no password given. Ignoring"
+            self.note(node, "authentication", f'keepalived ignores it ("{said}", {KEEPALIVED_VRRP_C}); not written')
+            return None
         password = values["auth_pass"]
         if len(password) > 8:
             self.note(nodes["auth_pass"], "auth_pass", "only the first 8 characters are used, as in keepalived")
@@ -819,63 +964,162 @@ class _Converter:
         return {"name": name, "weight": weight}
 
 
-def convert_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None) -> ConversionResult:
+def convert_text(
+    text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None, config_id: str | None = None
+) -> ConversionResult:
     """Translate keepalived.conf text into hafm TOML.
 
     ``base_dir`` is where relative ``include`` patterns are resolved (default:
-    the current directory).  Raises :class:`~hafm.keepalived.parser.ParseError`
-    (a :class:`~hafm.errors.ConfigError`) with a one-line ``FILE:LINE: ...``
-    message when the input cannot be read as keepalived configuration.
+    the current directory).  ``config_id`` is keepalived's ``-i`` id of the
+    machine the configuration is for (``@ID`` lines, ``${_INSTANCE}``); without
+    it those are reported or refused.  Raises :class:`~hafm.errors.ConfigError` with
+    one-line ``FILE:LINE: ...`` messages when the input cannot be read as
+    keepalived configuration, and ``FILE: nothing for hafm in this file`` when
+    it has no VRRP instance (an LVS-only file).
     """
-    parsed = parse_text(text, filename=filename, base_dir=base_dir)
+    parsed = parse_text(text, filename=filename, base_dir=base_dir, config_id=config_id)
     converter = _Converter()
     document = converter.convert(parsed.nodes)
+    if "vrrp_instance" not in document:
+        raise ConfigError([f"{filename}: nothing for hafm in this file (no vrrp_instance to convert)"])
+    problem = _undecodable(document, parsed.nodes, filename)
+    if problem is not None:
+        raise ConfigError([problem])
     files: dict[str, int] = {}
-    _rank_files(parsed.nodes, files)
+    for node in _walk(parsed.nodes):
+        files.setdefault(node.filename, len(files))
     warnings = parsed.warnings + converter.warnings
 
     def key(item: tuple[str, int, str]) -> tuple[int, int]:
         return files.get(item[0], len(files)), item[1]
 
-    header = f"# Converted from {filename} by `hafm convert`.\n"
-    if converter.warnings or parsed.warnings:
+    header = f"# Converted from {_printable(filename)} by `hafm convert`.\n# {DROPIN_HINT}\n"
+    if warnings:
         header += "# Some keywords were not converted: see the warnings printed by hafm convert.\n"
     return ConversionResult(
         toml=header + "\n" + tomli_w.dumps(document),
         warnings=[message for *_, message in sorted(warnings, key=key)],
-        notes=[message for *_, message in sorted(converter.notes, key=key)],
+        notes=[message for *_, message in sorted(parsed.notes + converter.notes, key=key)],
     )
 
 
-def _rank_files(nodes: list[Node], files: dict[str, int]) -> None:
-    """Number files in the order their statements appear, to sort messages by position."""
-    for node in nodes:
-        files.setdefault(node.filename, len(files))
-        if node.children:
-            _rank_files(node.children, files)
+def _walk(nodes: list[Node]) -> Iterator[Node]:
+    """Every statement in file order (iteratively: nesting depth is the input's choice)."""
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children or []))
 
 
-def run(path: Path, output: Path | None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in the document, table names included."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+
+
+def _printable(text: str) -> str:
+    """``text`` with the bytes that are not UTF-8 written as ``\\xNN`` (file names can hold them too)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _undecodable(document: Table, nodes: list[Node], filename: str) -> str | None:
+    """A one-line error for a value that is not UTF-8 and would be written to the TOML.
+
+    The file is read with surrogate escapes so that such bytes in comments (which
+    keepalived ignores) do no harm; TOML is UTF-8, so a value containing one is refused.
+    """
+    bad = next((text for text in _strings(document) if _ESCAPED_BYTE.search(text)), None)
+    if bad is None:
+        return None
+    where = filename
+    for node in _walk(nodes):
+        words = [node.keyword, *node.args]
+        if any(_ESCAPED_BYTE.search(word) and (word in bad or bad in word) for word in words):
+            where = node.where
+            break
+    return f"{where}: {_printable(bad)}: not UTF-8 (hafm's TOML is UTF-8: write this value in UTF-8)"
+
+
+def _validators(check_validators: Mapping[str, CheckValidator] | None) -> dict[str, CheckValidator]:
+    """The check validators of hafm's built-in check types, or the ones given.
+
+    The users named by a script check's ``user`` belong to the machine that will run
+    hafm, which need not be the one converting: the existence of the user is not checked.
+    """
+    if check_validators is None:
+        from hafm.plugin_manager import check_types, make_plugin_manager
+
+        types = check_types(make_plugin_manager(load_entry_points=False))
+        check_validators = {name: check_type.validate for name, check_type in types.items()}
+
+    def without_user(validate: CheckValidator) -> CheckValidator:
+        return lambda options: validate({key: value for key, value in options.items() if key != "user"})
+
+    return {name: without_user(validate) for name, validate in check_validators.items()}
+
+
+def check_output(toml: str, *, check_validators: Mapping[str, CheckValidator] | None = None) -> list[str]:
+    """What hafm's own loader says about the converted TOML: [] when it loads."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="hafm-convert-") as directory:
+            # A directory of its own, so that no conf.d/ beside the real output is read.
+            target = Path(directory) / "hafm.toml"
+            target.write_text(toml, encoding="utf-8")
+            try:
+                load_config(target, check_validators=_validators(check_validators))
+            except ConfigError as exc:
+                messages = [message.removeprefix(f"{target}: ") for message in exc.messages]
+            except HafmError as exc:
+                messages = [str(exc)]
+            else:
+                return []
+    except OSError as exc:
+        return [f"cannot check the converted configuration: {exc.strerror or exc}"]
+    return [f"converted, but hafm's check-config refuses it: {message}" for message in messages]
+
+
+def run(
+    path: Path,
+    output: Path | None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    check_validators: Mapping[str, CheckValidator] | None = None,
+    config_id: str | None = None,
+) -> int:
     """Convert the file at ``path``; write TOML to ``output`` (or ``out``, default stdout).
 
+    The TOML is checked with hafm's own loader and check validators (the built-in
+    ones unless ``check_validators`` is given) before anything is written.
     Warnings and notes go to ``err`` (default stderr).  Returns 0 when
     everything was converted, 2 when some keywords were not (each one
-    listed), 1 when the file could not be read or parsed.
+    listed), 1 when the file could not be read, converted or checked.
     """
     # Looked up at call time so that redirected streams (tests, the CLI) are honoured.
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"{path}: cannot read: {why}", file=err)
+        text = read_config_file(path)
+        result = convert_text(text, filename=str(path), base_dir=path.parent, config_id=config_id)
+    except UnreadableFile as exc:
+        print(f"{path}: {exc.why}", file=err)
         return 1
-    try:
-        result = convert_text(text, filename=str(path), base_dir=path.parent)
     except ConfigError as exc:
         for message in exc.messages:
             print(message, file=err)
+        return 1
+    problems = check_output(result.toml, check_validators=check_validators)
+    if problems:
+        for problem in problems:
+            print(f"{path}: {problem}", file=err)
         return 1
     if output is None:
         out.write(result.toml)
@@ -888,20 +1132,3 @@ def run(path: Path, output: Path | None, *, out: TextIO | None = None, err: Text
     for message in [*result.notes, *result.warnings]:
         print(message, file=err)
     return 2 if result.warnings else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``hafm convert [-o OUTPUT] KEEPALIVED_CONF``."""
-    parser = argparse.ArgumentParser(
-        prog="hafm convert",
-        description="Translate a keepalived.conf into hafm's TOML configuration.",
-        epilog="Exit status: 0 all converted, 2 some keywords not converted (listed on stderr), 1 error.",
-    )
-    parser.add_argument("config", type=Path, help="keepalived configuration file")
-    parser.add_argument("-o", "--output", type=Path, help="write the TOML here (default: standard output)")
-    args = parser.parse_args(argv)
-    return run(args.config, args.output)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

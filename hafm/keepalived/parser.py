@@ -14,19 +14,49 @@ keeps that behaviour.
 
 from __future__ import annotations
 
+import errno
 import glob
-from collections.abc import Iterator
+import itertools
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hafm.errors import ConfigError
+from hafm.keepalived.params import (
+    MAX_GENERATED_LINES,
+    MAX_LINE_BYTES,
+    Define,
+    ExpansionError,
+    Parameters,
+    definition,
+    sequence,
+)
 
-__all__ = ["Node", "ParseError", "ParseResult", "parse_text", "tokenize_line"]
+__all__ = [
+    "Node",
+    "ParseError",
+    "ParseResult",
+    "UnreadableFile",
+    "brace_expand",
+    "decomment",
+    "parse_text",
+    "read_config_file",
+    "tokenize_line",
+]
 
-# keepalived's include variants only differ in which missing files are errors;
-# the converter reports every unreadable include as a warning instead.
-INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
+# keepalived's include variants only differ in which missing files are errors; the converter
+# reports every include that matches nothing as a warning instead.  keepalived takes the rest
+# of the line, as written, as the pattern (core/parser.c check_include).
+_INCLUDE = re.compile(r"(include[rmwba]?)[ \t]+(.+)")
+# "@ID REST" applies REST only where keepalived's config id is ID, "@^ID REST" everywhere else.
+_CONDITIONAL = re.compile(r"(@\^?)([^ \t]*)(?:[ \t]+(.*))?", re.DOTALL)
 MAX_INCLUDE_DEPTH = 32
+# keepalived's deepest real nesting is four blocks (virtual_server, real_server, HTTP_GET, url).
+MAX_BLOCK_DEPTH = 64
+MAX_FILE_BYTES = 16 * 2**20
 
 _ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
@@ -77,10 +107,12 @@ class ParseResult:
 
     nodes: list[Node]
     warnings: list[tuple[str, int, str]]  # (file, line, "FILE:LINE: keyword: not converted (why)")
+    notes: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, "FILE:LINE: ...: note: ...")
 
 
-def tokenize_line(text: str, *, filename: str = "keepalived.conf", line: int = 1) -> list[Token]:
-    """Split one line into tokens, dropping ``#``/``!`` comments outside quotes.
+def tokenize_line(text: str, *, filename: str = "keepalived.conf", line: int = 1, comments: bool = True) -> list[Token]:
+    """Split one line into tokens, dropping ``#``/``!`` comments outside quotes (unless
+    ``comments`` is False: the reader has removed them already, see :func:`decomment`).
 
     Quoting follows keepalived.conf(5): ``"`` or ``'`` group words (the quote
     characters are removed), a backslash escapes the next character, and
@@ -115,7 +147,7 @@ def tokenize_line(text: str, *, filename: str = "keepalived.conf", line: int = 1
             quote = char
             in_word = True
             quoted = True
-        elif char in "#!":
+        elif char in "#!" and comments:
             break
         elif char.isspace():
             flush()
@@ -136,51 +168,227 @@ def tokenize_line(text: str, *, filename: str = "keepalived.conf", line: int = 1
     return tokens
 
 
-class _Reader:
-    """Turns files into lines of tokens, following includes."""
+class UnreadableFile(Exception):
+    """A configuration file that cannot be read; ``skipped`` when keepalived skips it too."""
 
-    def __init__(self) -> None:
+    def __init__(self, why: str, *, skipped: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.skipped = skipped
+
+
+def read_config_file(path: Path) -> str:
+    """The text of a keepalived configuration file, refusing anything but a regular file.
+
+    Bytes that are not UTF-8 are kept as surrogate escapes: keepalived reads bytes, so
+    they are harmless in comments; the converter refuses them in a value it writes.
+    Raises :class:`UnreadableFile`.
+    """
+    try:
+        # Never block: a FIFO opened for reading would wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise UnreadableFile("is a directory (keepalived skips it)", skipped=True) from None
+        # keepalived skips an include it cannot open, with a log line.
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}", skipped=True) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UnreadableFile("is a directory (keepalived skips it)", skipped=True)
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile("not a regular file")
+        if mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
+            raise UnreadableFile("is executable (keepalived skips executable files)", skipped=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise UnreadableFile(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def brace_expand(pattern: str) -> list[str]:
+    """glibc's GLOB_BRACE, which keepalived uses for include: ``{a,b}.conf`` -> a.conf, b.conf.
+
+    Written out because the brace libraries follow bash, which adds ``{1..3}`` ranges that
+    glibc (and so keepalived) does not have.  Braces nest; a backslash escapes the next
+    character; a ``{`` without its ``}`` is literal.
+    """
+    depth = 0
+    start = -1
+    commas: list[int] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            if depth == 0:
+                start = i
+                commas = []
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                head, tail = pattern[:start], pattern[i + 1 :]
+                bounds = [start, *commas, i]
+                return [
+                    expanded
+                    for left, right in itertools.pairwise(bounds)
+                    for expanded in brace_expand(head + pattern[left + 1 : right] + tail)
+                ]
+        elif char == "," and depth == 1:
+            commas.append(i)
+        i += 1
+    return [pattern]
+
+
+class _Reader:
+    """Turns files into lines of tokens: comments, parameters, conditionals and includes."""
+
+    def __init__(self, *, config_id: str | None = None) -> None:
         self.warnings: list[tuple[str, int, str]] = []
+        self.notes: list[tuple[str, int, str]] = []
+        self.config_id = config_id
+        self.parameters = Parameters(config_id=config_id)
+        self.open_definition: str | None = None  # name of the multiline definition being read
 
     def lines(self, text: str, filename: str, base_dir: Path | None, depth: int = 0) -> Iterator[list[Token]]:
-        for number, raw in enumerate(text.splitlines(), start=1):
-            tokens = tokenize_line(raw, filename=filename, line=number)
-            if not tokens:
+        directory = base_dir if base_dir is not None else Path.cwd()
+        # keepalived reads with fgets: lines end at "\n", trailing "\r"s are dropped.
+        for number, raw in enumerate(text.split("\n"), start=1):
+            raw = raw.rstrip("\r")
+            # fgets() needs room for the newline: a longer line is cut and its rest read as a new line.
+            if len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES - 1:
+                raise ParseError(filename, number, f"line longer than keepalived's limit of {MAX_LINE_BYTES - 1} bytes")
+            if "\0" in raw:
+                why = "line with a NUL byte: not converted (keepalived ignores it)"
+                self.warnings.append((filename, number, f"{filename}:{number}: {why}"))
                 continue
-            first = tokens[0]
-            if not first.quoted and first.text in INCLUDE_KEYWORDS:
-                yield from self._include(tokens, filename, number, base_dir, depth)
+            if self.open_definition is not None and not raw:
+                # An empty line ends a multiline definition (a comment line does not).
+                self.parameters.end_definition(self.open_definition)
+                self.open_definition = None
                 continue
-            if not first.quoted and first.text.startswith(("@", "$", "~")):
-                # Conditional configuration (@ID), parameter definitions ($NAME=)
-                # and sequences (~SEQ) depend on how keepalived is started.
-                if any(t.text in "{}" and not t.quoted for t in tokens):
-                    raise ParseError(
-                        filename, number, f"{first.text}: conditional/parameterised blocks cannot be converted"
-                    )
-                self.warnings.append(
-                    (
-                        filename,
-                        number,
-                        f"{filename}:{number}: {first.text}: not converted "
-                        "(conditional configuration and parameter substitution are not supported)",
-                    )
+            line = decomment(raw)
+            if not line:
+                continue
+            if self.open_definition is not None:
+                continues = line.endswith("\\")
+                self.parameters.continue_definition(
+                    self.open_definition, line[:-1].rstrip(" \t") if continues else line
                 )
+                if not continues:
+                    self.parameters.end_definition(self.open_definition)
+                    self.open_definition = None
                 continue
-            yield tokens
+            yield from self._expand(line, filename, number, directory, depth)
+
+    def _expand(self, first: str, filename: str, number: int, directory: Path, depth: int) -> Iterator[list[Token]]:
+        """One line, and the lines its multiline parameters and ~SEQ add, in keepalived's order."""
+        stack: list[str | Define] = [first]
+        produced = 0
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Define):
+                self.parameters.define(item.name, item.value)
+                continue
+            produced += 1
+            if produced > MAX_GENERATED_LINES:
+                raise ParseError(filename, number, f"expands into more than {MAX_GENERATED_LINES} lines")
+            try:
+                text = self._statement(item, filename, number, directory, stack)
+            except ExpansionError as exc:
+                raise ParseError(filename, number, str(exc)) from None
+            if not text:
+                continue
+            include = _INCLUDE.fullmatch(text)
+            if include is not None:
+                yield from self._include(include[1], include[2], filename, number, directory, depth)
+            else:
+                yield tokenize_line(text, filename=filename, line=number, comments=False)
+
+    def _statement(self, text: str, filename: str, number: int, directory: Path, stack: list[str | Define]) -> str:
+        """keepalived's read_line loop for one line: conditionals, definitions, ~SEQ, substitution.
+
+        Returns the line to read as a statement ("" when there is none)."""
+        while True:
+            if text.startswith("@"):
+                text = self._conditional(text, filename, number)
+                if not text:
+                    return ""
+            if text.startswith("$") and (found := definition(text)) is not None:
+                name, value, continues = found
+                self.parameters.define(name, value, multiline=continues)
+                if continues:
+                    self.open_definition = name
+                return ""
+            if text.startswith("~LST"):
+                raise ExpansionError("~LST: not converted (write the lines out)")
+            if text.startswith("~SEQ"):
+                expand = self._expander(filename, number, directory)
+                stack.extend(reversed(sequence(text, expand)))
+                return ""
+            if text.startswith("~") or "$" not in text:
+                break
+            expanded = self.parameters.expand(text, directory=directory)
+            if expanded is None:
+                break
+            self.notes += [(filename, number, f"{filename}:{number}: {note}") for note in expanded.notes]
+            stack.extend(reversed(expanded.following))
+            text = decomment(expanded.text)
+            if not (text.startswith("@") or "$" in text):
+                break
+        return text
+
+    def _expander(self, filename: str, number: int, directory: Path) -> Callable[[str], str]:
+        def expand(text: str) -> str:
+            expanded = self.parameters.expand(text, directory=directory)
+            if expanded is None:
+                return text
+            if expanded.following:
+                raise ExpansionError("~SEQ parameter is a multiline definition")
+            self.notes += [(filename, number, f"{filename}:{number}: {note}") for note in expanded.notes]
+            return expanded.text
+
+        return expand
+
+    def _conditional(self, text: str, filename: str, number: int) -> str:
+        """``@ID REST`` / ``@^ID REST``: REST when it applies to the config id, else ""."""
+        match = _CONDITIONAL.fullmatch(text)
+        assert match is not None  # text starts with "@"
+        marker, config_id, rest = match[1], match[2], match[3] or ""
+        first = marker + config_id
+        if self.config_id is None:
+            # keepalived's id is its -i option or the host name of the machine it runs on.
+            if any(t.text in "{}" and not t.quoted for t in tokenize_line(text, filename=filename, line=number)):
+                raise ParseError(
+                    filename, number, f"{first}: conditional blocks need the config id (hafm convert --config-id)"
+                )
+            self.warnings.append(
+                (
+                    filename,
+                    number,
+                    f"{filename}:{number}: {first}: not converted (conditional configuration depends on "
+                    "the machine keepalived runs on; give its id with hafm convert --config-id)",
+                )
+            )
+            return ""
+        # keepalived (read_line): a line with nothing after the id is dropped.
+        return rest if (config_id == self.config_id) != (marker == "@^") else ""
 
     def _include(
-        self, tokens: list[Token], filename: str, line: int, base_dir: Path | None, depth: int
+        self, keyword: str, pattern: str, filename: str, line: int, directory: Path, depth: int
     ) -> Iterator[list[Token]]:
-        keyword = tokens[0].text
-        if len(tokens) != 2:
-            raise ParseError(filename, line, f"{keyword}: expects exactly one file name")
         if depth >= MAX_INCLUDE_DEPTH:
             raise ParseError(filename, line, f"{keyword}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
-        pattern = tokens[1].text
-        directory = base_dir if base_dir is not None else Path.cwd()
         full = pattern if Path(pattern).is_absolute() else str(directory / pattern)
-        matches = sorted(glob.glob(full))
+        # Like glob(GLOB_BRACE): each alternative's matches are sorted, alternatives keep their order.
+        matches = [match for alternative in brace_expand(full) for match in sorted(glob.glob(alternative))]
         if not matches:
             self.warnings.append(
                 (filename, line, f"{filename}:{line}: {keyword} {pattern}: not converted (no file matches)")
@@ -189,15 +397,47 @@ class _Reader:
         for match in matches:
             path = Path(match)
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                text = read_config_file(path)
+            except UnreadableFile as exc:
+                if not exc.skipped:
+                    raise ParseError(filename, line, f"{keyword} {match}: {exc.why}") from None
                 self.warnings.append(
-                    (filename, line, f"{filename}:{line}: {keyword} {match}: not converted (cannot read: {why})")
+                    (filename, line, f"{filename}:{line}: {keyword} {match}: not converted ({exc.why})")
                 )
                 continue
             # keepalived resolves includes relative to the including file's directory.
             yield from self.lines(text, match, path.parent, depth + 1)
+
+
+def decomment(raw: str) -> str:
+    """keepalived's ``decomment``: strip blanks and ``#``/``!`` comments outside double quotes.
+
+    ``\\#`` and ``\\!`` outside quotes become literal; a final backslash (a continued
+    definition) is kept, without the blanks before it.
+    """
+    text = raw.lstrip(" \t")
+    out: list[str] = []
+    in_quote = False
+    continued = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            in_quote = not in_quote
+        elif char == "\\":
+            if i + 1 == len(text):
+                continued = True
+                break
+            following = text[i + 1]
+            out.append(following if not in_quote and following in "#!" else char + following)
+            i += 2
+            continue
+        elif char in "#!" and not in_quote:
+            break
+        out.append(char)
+        i += 1
+    result = "".join(out).rstrip(" \t")
+    return result + "\\" if continued else result
 
 
 class _TreeBuilder:
@@ -240,6 +480,8 @@ class _TreeBuilder:
                 owner = self.last
                 if owner is None or owner.children is not None:
                     raise ParseError(token.filename, token.line, "'{' without a keyword before it")
+                if len(self.stack) >= MAX_BLOCK_DEPTH:
+                    raise ParseError(token.filename, token.line, f"blocks nested deeper than {MAX_BLOCK_DEPTH}")
                 owner.children = []
                 self.stack.append((owner, token))
             else:
@@ -256,14 +498,18 @@ class _TreeBuilder:
         return self.root
 
 
-def parse_text(text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None) -> ParseResult:
+def parse_text(
+    text: str, *, filename: str = "keepalived.conf", base_dir: Path | None = None, config_id: str | None = None
+) -> ParseResult:
     """Parse keepalived.conf text into a list of top-level :class:`Node` trees.
 
-    Raises :class:`ParseError` for unbalanced braces and unterminated quotes.
-    Unreadable includes and conditional lines become warnings.
+    Raises :class:`ParseError` for unbalanced braces, unterminated quotes,
+    blocks nested too deep, lines too long and parameters that cannot be
+    expanded.  Includes that keepalived skips and conditional lines become
+    warnings.
     """
-    reader = _Reader()
+    reader = _Reader(config_id=config_id)
     builder = _TreeBuilder()
     for tokens in reader.lines(text, filename, base_dir):
         builder.line(tokens)
-    return ParseResult(nodes=builder.finish(), warnings=reader.warnings)
+    return ParseResult(nodes=builder.finish(), warnings=reader.warnings, notes=reader.notes)
