@@ -132,6 +132,10 @@ class GlobalConfig:
     plugin_dirs: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.string)))
     control_socket: str = field(default="/run/hafm/hafm.sock", metadata=key(schema.absolute_path))
     log_level: str = field(default="info", metadata=key(schema.choice("debug", "info", "warning", "error")))
+    # "json": one JSON object per line, for log shippers (hafm.logs)
+    log_format: str = field(default="text", metadata=key(schema.choice("text", "json")))
+    # Unset: no metrics endpoint.  HOST:PORT of the Prometheus /metrics endpoint (hafm.shell.metrics).
+    metrics_listen: str | None = field(default=None, metadata=key(schema.listen_address))
     notify_fifo: str | None = field(default=None, metadata=key(schema.absolute_path))
     # a notify script waits for the previous one of the same instance
     notify_wait: bool = field(default=True, metadata=key(schema.boolean))
