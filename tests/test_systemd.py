@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,3 +112,28 @@ def test_no_watchdog_unless_it_is_ours(manager: tuple[socket.socket, str], env: 
     systemd = Systemd({"NOTIFY_SOCKET": path, **env})
     assert systemd.watchdog_interval is None
     asyncio.run(asyncio.wait_for(systemd.watchdog(), 5))
+
+
+UNIT = Path(__file__).resolve().parent.parent / "contrib" / "hafm.service"
+
+
+def test_the_unit_is_type_notify_with_reload_and_watchdog() -> None:
+    settings = dict(
+        line.split("=", 1) for line in UNIT.read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert settings["Type"] == "notify"
+    assert settings["NotifyAccess"] == "main"
+    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert int(settings["WatchdogSec"]) > 0
+    assert settings["CapabilityBoundingSet"].split() == [
+        "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SETUID", "CAP_SETGID", "CAP_KILL"
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+    # verify also checks that ExecStart exists: point it at a program this machine has.
+    unit = tmp_path / "hafm.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/hafm", "/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and not result.stderr, result.stderr
