@@ -101,7 +101,10 @@ def sample_status() -> dict[str, Any]:
         pid=1234,
         config_path="/etc/hafm.toml",
         checks={"app": ("file", False, "missing")},
-        extra={"notify": {"runs": 3, "failures": 1}},
+        extra={
+            "notify": {"runs": 3, "failures": 1},
+            "process": {"rss_bytes": 40_000_000, "open_fds": 12, "tasks": 9, "threads": 2},
+        },
     )
 
 
@@ -189,6 +192,8 @@ def test_a_scrape_shows_the_coordinator_as_the_status_document_does() -> None:
     assert value(found, "hafm_notify_runs_total") == 3
     assert value(found, "hafm_notify_failures_total") == 1
     assert value(found, "hafm_build_info", version=__version__) == 1
+    assert value(found, "hafm_asyncio_tasks") == 9
+    assert value(found, "hafm_threads") == 2
     # Started 6.1 s before the document on the fake clock; the document keeps whole seconds.
     assert value(found, "hafm_start_time_seconds") == WALL - 7
     since = value(found, "hafm_instance_state_change_timestamp_seconds", vrrp_instance="VI_1")
@@ -321,10 +326,11 @@ def test_good_listen_values(listen: str, expected: tuple[str, int]) -> None:
 # -- the families, without HTTP ------------------------------------------------------------------------
 
 
-def test_without_a_notify_section_there_are_no_notify_counters() -> None:
-    document = {key: item for key, item in STATUS.items() if key != "notify"}
+def test_without_notify_and_process_sections_there_are_no_such_metrics() -> None:
+    document = {key: item for key, item in STATUS.items() if key not in ("notify", "process")}
     names = {family.name for family in metric_families(document)}
-    assert "hafm_notify_runs" not in names and "hafm_instance_state" in names
+    assert not names & {"hafm_notify_runs", "hafm_notify_failures", "hafm_asyncio_tasks", "hafm_threads"}
+    assert "hafm_instance_state" in names
 
 
 def test_every_drop_reason_has_a_series_from_the_start() -> None:

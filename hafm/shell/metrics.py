@@ -133,6 +133,12 @@ def metric_families(status: Mapping[str, Any]) -> list[Metric]:
     for reason in DropReason:
         unrouted.add_metric([reason.value], drops.get(reason.value, 0))
     families.append(unrouted)
+    process = status.get("process")
+    if process is not None:  # memory and descriptors come from ProcessCollector's process_* metrics
+        families += [
+            GaugeMetricFamily("hafm_asyncio_tasks", "asyncio tasks alive in the daemon.", process.get("tasks", 0)),
+            GaugeMetricFamily("hafm_threads", "Threads alive in the daemon.", process.get("threads", 0)),
+        ]
     notify = status.get("notify")
     if notify is not None:
         runs = CounterMetricFamily("hafm_notify_runs", "Notify scripts started.", notify.get("runs", 0))
