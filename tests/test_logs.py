@@ -108,7 +108,7 @@ def test_the_daemon_logs_in_the_configured_format_unless_the_flag_says_otherwise
     monkeypatch.setattr(cli, "setup_logging", lambda level, fmt: calls.append((level, fmt)))
 
     class NoDaemon:
-        def __init__(self, *args: object) -> None:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
         async def run(self) -> int:
