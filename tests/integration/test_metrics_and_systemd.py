@@ -66,15 +66,10 @@ def scrape(node: HafmNode) -> dict[tuple[str, frozenset[tuple[str, str]]], float
 def test_systemd_hears_each_step_and_metrics_show_the_master(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    nodes = start_nodes(
-        lab,
-        tmp_path,
-        {
-            "a": ("198.51.100.1/24", instance_toml(priority=100, state="MASTER")),
-            "b": ("198.51.100.2/24", instance_toml(priority=90)),
-        },
-        start=False,
-    )
+    # Not started yet: A gets a metrics endpoint, JSON logs and the notify socket first.
+    pair = {"a": ("198.51.100.1/24", 100, "MASTER"), "b": ("198.51.100.2/24", 90, "BACKUP")}
+    specs = {name: (address, instance_toml(priority=p, state=state)) for name, (address, p, state) in pair.items()}
+    nodes = start_nodes(lab, tmp_path, specs, start=False)
     a, b = nodes["a"], nodes["b"]
     assert isinstance(a, HafmNode)
     config = tomllib.loads(a.config_path.read_text())
