@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sys
 import tomllib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import hafm.shell.daemon
 from hafm.lab.network import Lab, wait_until
-from hafm.lab.nodes import HafmNode, instance_toml, start_nodes
+from hafm.lab.nodes import VIP4, HafmNode, instance_toml, start_nodes
 
 METRICS_PORT = 9650
 # Until the daemon constructs them, this test has nothing to run against.
@@ -108,3 +109,20 @@ def test_systemd_hears_each_step_and_metrics_show_the_master(
     entries = [json.loads(line) for line in lines]
     assert {"time", "level", "logger", "message"} <= set(entries[0])
     assert any(e["message"].startswith("VI_1: BACKUP -> MASTER") for e in entries)
+
+
+def test_a_metrics_port_in_use_stops_start_up_with_one_line(lab: Lab, tmp_path: Path) -> None:
+    host = lab.add_host("a", "198.51.100.1/24")
+    config = tmp_path / "hafm.toml"
+    global_ = {"include": [], "plugin_dirs": [], "control_socket": str(tmp_path / "hafm.sock")}
+    global_["metrics_listen"] = f"127.0.0.1:{METRICS_PORT}"
+    config.write_text(tomli_w.dumps({"global": global_}) + instance_toml(priority=100))
+    with host.socket() as busy:
+        busy.bind(("127.0.0.1", METRICS_PORT))
+        busy.listen()
+        result = host.run(sys.executable, "-m", "hafm", "--config", str(config), check=False, timeout=20)
+    assert result.returncode == 1, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"hafm: metrics_listen 127.0.0.1:{METRICS_PORT}: cannot listen: Address already in use"
+    ]
+    assert VIP4 not in [address.split("/")[0] for address in host.addresses("eth0")]
