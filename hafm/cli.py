@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from hafm import __version__
 from hafm.config.loader import CheckValidator
 from hafm.config.model import Config
 from hafm.errors import ConfigError, HafmError
+from hafm.logs import LOG_FORMATS, setup_logging
 from hafm.plugin_manager import HafmPluginManager, check_types, make_plugin_manager, plugin_problems
 
 DEFAULT_CONFIG = Path("/etc/hafm.toml")
@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS, help="log level (default: [global] log_level)"
+    )
+    common.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=argparse.SUPPRESS,
+        help="log lines as text or one JSON object per line (default: [global] log_format)",
     )
     parser = argparse.ArgumentParser(
         prog="hafm",
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 expect=args.expect,
                 config_path=getattr(args, "config", None),
             )
-        return _run_daemon(config_path, getattr(args, "log_level", None))
+        return _run_daemon(config_path, getattr(args, "log_level", None), getattr(args, "log_format", None))
     except HafmError as exc:
         print(f"hafm: {exc}", file=sys.stderr)
         return 1
@@ -236,24 +242,14 @@ def _list_plugins(config_path: Path) -> int:
     return 0
 
 
-def setup_logging(level: str) -> None:
-    # Under systemd, journald adds its own timestamps.
-    fmt = "%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(message)s"
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    # pyroute2 logs every netlink message at debug level: far too much for ours.
-    handler.addFilter(lambda record: record.levelno >= logging.WARNING or not record.name.startswith("pyroute2"))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-
-
-def _run_daemon(config_path: Path, log_level: str | None) -> int:
+def _run_daemon(config_path: Path, log_level: str | None, log_format: str | None = None) -> int:
     try:
         config, pm = _load(config_path)
     except ConfigError as exc:
         for message in exc.messages:
             print(message, file=sys.stderr)
         return 1
-    setup_logging(log_level or config.global_.log_level)
+    setup_logging(log_level or config.global_.log_level, log_format or config.global_.log_format)
     from hafm.shell.daemon import Daemon
 
     # Plugins are loaded once: a reload re-reads the TOML files, not the *.py drop-ins.

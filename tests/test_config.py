@@ -310,6 +310,36 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "{f}: global.control_socket: 'hafm.sock' must be an absolute path",
     ),
     (
+        "global-log-format",
+        '[global]\nlog_format = "xml"\n' + VI_1,
+        "{f}: global.log_format: 'xml' is not one of: text, json",
+    ),
+    (
+        "global-metrics-listen-no-port",
+        '[global]\nmetrics_listen = "127.0.0.1"\n' + VI_1,
+        '{f}: global.metrics_listen: \'127.0.0.1\' is not HOST:PORT (e.g. "127.0.0.1:9650" or "[::1]:9650")',
+    ),
+    (
+        "global-metrics-listen-hostname",
+        '[global]\nmetrics_listen = "metrics.example:9650"\n' + VI_1,
+        "{f}: global.metrics_listen: 'metrics.example' in 'metrics.example:9650' is not an IP address or localhost",
+    ),
+    (
+        "global-metrics-listen-port",
+        '[global]\nmetrics_listen = "127.0.0.1:0"\n' + VI_1,
+        "{f}: global.metrics_listen: port '0' in '127.0.0.1:0' is not a number 1..65535",
+    ),
+    (
+        "global-metrics-listen-v6-brackets",
+        '[global]\nmetrics_listen = "::1:9650"\n' + VI_1,
+        "{f}: global.metrics_listen: '::1:9650': write an IPv6 address in brackets, as [ADDRESS]:PORT",
+    ),
+    (
+        "global-metrics-listen-type",
+        "[global]\nmetrics_listen = 9650\n" + VI_1,
+        "{f}: global.metrics_listen: expected a string, got integer 9650",
+    ),
+    (
         "global-include-type",
         '[global]\ninclude = "conf.d/*.toml"\n' + VI_1,
         "{f}: global.include: expected an array, got string 'conf.d/*.toml'",

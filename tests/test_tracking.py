@@ -219,6 +219,26 @@ async def test_runner_fall_rise_end_to_end_and_stop_stops() -> None:
     assert behaviour["c"]["runs"] == runs
 
 
+async def test_runner_reports_every_probe_with_its_duration() -> None:
+    behaviour: dict[str, Any] = {"c": {"ok": True}}
+    checks = {"c": CheckConfig(name="c", type="scripted", interval=0.01, init_state="up")}
+    probes: list[tuple[str, float, bool]] = []
+    runner = CheckRunner(
+        checks,
+        {"scripted": scripted_type("scripted", behaviour)},
+        lambda *a: None,
+        on_probe=lambda *a: probes.append(a),
+    )
+    runner.start()
+    await asyncio.sleep(0.05)
+    behaviour["c"]["ok"] = False
+    await asyncio.sleep(0.05)
+    await runner.stop()
+    assert {name for name, _, _ in probes} == {"c"}
+    assert all(seconds >= 0 for _, seconds, _ in probes)
+    assert (True in {ok for *_, ok in probes}) and (False in {ok for *_, ok in probes})
+
+
 def test_runner_rejects_unknown_type() -> None:
     with pytest.raises(ValueError, match="unknown check type.*nope"):
         CheckRunner({"c": CheckConfig(name="c", type="nope")}, {}, lambda *a: None)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from hafm.config import schema
 from hafm.config.schema import derived, flattened, key, record, toml_keys
+from hafm.logs import LOG_FORMATS
 from hafm.vrrp.codec import IPAddress  # noqa: E402  (the protocol core owns the type; re-exported here)
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -132,6 +133,10 @@ class GlobalConfig:
     plugin_dirs: tuple[str, ...] = field(default=(), metadata=key(schema.array(schema.string)))
     control_socket: str = field(default="/run/hafm/hafm.sock", metadata=key(schema.absolute_path))
     log_level: str = field(default="info", metadata=key(schema.choice("debug", "info", "warning", "error")))
+    # "json": one JSON object per line, for log shippers (hafm.logs)
+    log_format: str = field(default="text", metadata=key(schema.choice(*LOG_FORMATS)))
+    # Unset: no metrics endpoint.  HOST:PORT of the Prometheus /metrics endpoint (hafm.shell.metrics).
+    metrics_listen: str | None = field(default=None, metadata=key(schema.listen_address))
     notify_fifo: str | None = field(default=None, metadata=key(schema.absolute_path))
     # a notify script waits for the previous one of the same instance
     notify_wait: bool = field(default=True, metadata=key(schema.boolean))

@@ -331,6 +331,40 @@ def ip_address(value: Any) -> IPAddress:
         raise Invalid(f"{text!r} is not a valid IPv4 or IPv6 address") from None
 
 
+def split_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPV6]:PORT`` to ``(host, port)``: HOST is an IP address or ``localhost``, PORT 1..65535.
+
+    A name other than localhost is refused: resolving it at start-up would make the listening address
+    depend on DNS, and a scrape endpoint bound to the wrong interface is a leak, not an outage.
+    """
+    host, colon, port_text = text.rpartition(":")
+    if not colon or not host:
+        raise Invalid(f'{text!r} is not HOST:PORT (e.g. "127.0.0.1:9650" or "[::1]:9650")')
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    if host != "localhost":
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise Invalid(f"{host!r} in {text!r} is not an IP address or localhost") from None
+        if (address.version == 6) != bracketed:
+            form = "in brackets, as [ADDRESS]:PORT" if address.version == 6 else "without brackets"
+            raise Invalid(f"{text!r}: write an IPv{address.version} address {form}")
+    elif bracketed:
+        raise Invalid(f"{text!r}: only an IPv6 address goes in brackets")
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
+        raise Invalid(f"port {port_text!r} in {text!r} is not a number 1..65535")
+    return host, int(port_text)
+
+
+def listen_address(value: Any) -> str:
+    """A TCP listening address ``HOST:PORT`` (see :func:`split_host_port`); kept as written."""
+    text = string(value)
+    split_host_port(text)
+    return text
+
+
 # --- compound converters ----------------------------------------------------------------------
 
 

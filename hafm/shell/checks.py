@@ -33,6 +33,8 @@ async def run_probe(probe: Probe, *, timeout: float, plugin: str = "") -> ProbeR
 
 
 OnChange = Callable[[str, bool, str], None | Awaitable[None]]
+# (check name, seconds the probe took, ok): the metrics endpoint's probe duration histogram.
+OnProbe = Callable[[str, float, bool], None]
 
 
 class CheckRunner:
@@ -51,6 +53,7 @@ class CheckRunner:
         checks: Mapping[str, CheckConfig],
         types: Mapping[str, CheckType],
         on_change: OnChange,
+        on_probe: OnProbe | None = None,
     ) -> None:
         missing = sorted({c.type for c in checks.values()} - set(types))
         if missing:
@@ -58,6 +61,7 @@ class CheckRunner:
         self._checks = dict(checks)
         self._types = dict(types)
         self._on_change = on_change
+        self._on_probe = on_probe
         self.states: dict[str, CheckState] = {name: CheckState.from_config(c) for name, c in checks.items()}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -90,7 +94,10 @@ class CheckRunner:
         state = self.states[check.name]
         next_at = loop.time()
         while True:
+            started = loop.time()
             result = await run_probe(probe, timeout=check.timeout, plugin=plugin)
+            if self._on_probe is not None:
+                self._on_probe(check.name, loop.time() - started, result.ok)
             if state.record(result):
                 await self._notify(state)
             next_at += check.interval

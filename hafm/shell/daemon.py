@@ -34,8 +34,10 @@ from hafm.shell.checks import CheckRunner
 from hafm.shell.control import ControlServer
 from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
+from hafm.shell.metrics import MetricsServer
 from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, watch_links
 from hafm.shell.sockets import VrrpSocket
+from hafm.shell.systemd import Systemd
 from hafm.status import build_status
 from hafm.vrrp import coordinator as co
 from hafm.vrrp import events as ev
@@ -53,6 +55,9 @@ MAX_PACKETS_PER_WAKEUP = 64
 SHUTDOWN_GRACE = 0.8  # seconds to remove VIPs at shutdown
 HOOK_SHUTDOWN_GRACE = 2.0  # seconds for plugins' shutdown work
 CORE_SECTIONS = frozenset({"schema", "instances", "sync_groups", "checks", "drops_unrouted", "process"})
+
+# What a reload cannot change in a running process (sockets bound, logging set up, plugins imported).
+RESTART_ONLY_GLOBALS = ("control_socket", "metrics_listen", "log_format", "log_level", "plugin_dirs")
 
 # Loads and validates the configuration again for a reload: ConfigError (one line per problem) if bad.
 Reloader = Callable[[], Config]
@@ -77,6 +82,8 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_lock = asyncio.Lock()
         self.control: ControlServer | None = None
+        self.systemd = Systemd()
+        self.metrics: MetricsServer | None = None
         self.started = 0.0
         self.maintenance_file = Path(config.global_.control_socket).parent / "maintenance.json"
 
@@ -119,9 +126,15 @@ class Daemon:
             self._add_driver(config, sources[name])
         self._install_signals()
         self._spawn(watch_links(self._on_link, self._stop, self._resync_links))
+        # Before any instance runs: a port in use stops start-up without moving a VIP.
+        if self.config.global_.metrics_listen:
+            self.metrics = MetricsServer(self.config.global_.metrics_listen, self.status)
+            await self.metrics.start()
         if self.config.checks:
             try:
-                self.checks = CheckRunner(self.config.checks, check_types(self.pm), self._on_check_change)
+                self.checks = CheckRunner(
+                    self.config.checks, check_types(self.pm), self._on_check_change, on_probe=self._observe_probe
+                )
             except Exception as exc:
                 raise DaemonError(f"cannot create the checks: {type(exc).__name__}: {exc}") from None
         await self.hooks.call_and_wait("hafm_startup", {"config": self.config})
@@ -147,9 +160,12 @@ class Daemon:
                 self.checks.start()
             except Exception as exc:
                 raise DaemonError(f"cannot start the checks: {type(exc).__name__}: {exc}") from None
+        self.systemd.ready(self._summary())
+        self._spawn(self.systemd.watchdog())
 
     async def _shutdown(self) -> None:
         log.info("shutting down")
+        self.systemd.stopping()
         if self.control is not None:
             await self.control.close()
         if self.checks is not None:
@@ -163,6 +179,10 @@ class Daemon:
         self._close()
 
     def _close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        self.systemd.close()
         for sock in self.sockets.values():
             asyncio.get_running_loop().remove_reader(sock.fileno())
             sock.close()
@@ -195,6 +215,7 @@ class Daemon:
             return
         self._feeding = True
         loop = asyncio.get_running_loop()
+        changed = False
         try:
             while self._events:
                 for output in self.coordinator.handle(self._events.popleft(), loop.time()):
@@ -202,11 +223,14 @@ class Daemon:
                         case co.Perform(instance=name, action=action):
                             self.drivers[name].perform(action)
                         case co.CallHook(name=hook, kwargs=kwargs):
+                            changed = changed or hook == "hafm_state_changed"
                             self.hooks.call(hook, kwargs)
                         case co.Log(level=level, message=message):
                             log.log(level, "%s", message)
         finally:
             self._feeding = False
+        if changed:
+            self.systemd.status(self._summary())
 
     def _on_timer(self, instance: str, timer: Timer) -> None:
         self._feed(co.InstanceTimerFired(instance=instance, timer=timer))
@@ -319,6 +343,7 @@ class Daemon:
             if self.reloader is None:
                 return {"ok": False, "error": "this daemon cannot reload"}
             log.info("reloading %s", self.config.path)
+            self.systemd.reloading()
             try:
                 new = self.reloader()
                 await self._apply(new)
@@ -326,13 +351,24 @@ class Daemon:
                 for message in exc.messages:
                     log.error("%s", message)
                 log.error("reload refused: the running configuration is unchanged")
+                self.systemd.ready(self._summary())
                 return {"ok": False, "error": "configuration refused, nothing changed", "errors": exc.messages}
             except HafmError as exc:
                 log.error("reload refused: %s; the running configuration is unchanged", exc)
+                self.systemd.ready(self._summary())
                 return {"ok": False, "error": str(exc), "errors": [str(exc)]}
-            summary = ", ".join(f"{i.name} {i.state.value}" for i in self._reports())
+            summary = self._summary()
             log.info("reload done: %s", summary)
+            self.systemd.ready(summary)
             return {"ok": True, "summary": summary}
+
+    def _observe_probe(self, check: str, seconds: float, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_probe(check, seconds, ok)
+
+    def _summary(self) -> str:
+        """One line for logs and systemd's STATUS=: ``VI_1 MASTER, VI_2 BACKUP``."""
+        return ", ".join(f"{i.name} {i.state.value}" for i in self._reports())
 
     def _reports(self) -> list[co.InstanceReport]:
         return [self.coordinator.report(name) for name in self.coordinator.members]
@@ -340,6 +376,11 @@ class Daemon:
     async def _apply(self, new: Config) -> None:
         """Bring the running daemon to ``new``.  Everything that can fail is done before anything changes."""
         old = self.config
+        for key in RESTART_ONLY_GLOBALS:
+            if getattr(old.global_, key) != getattr(new.global_, key):
+                log.warning(
+                    "reload: [global] %s changed; restart hafm to apply it (kept: %r)", key, getattr(old.global_, key)
+                )
         restarts = self.coordinator.restarts_needed(new)
         starting = [n for n in new.instances if n not in self.coordinator.members or n in restarts]
         await self._prepare_for(new, starting)
@@ -405,7 +446,7 @@ class Daemon:
         self.checks = None
         if not new.checks:
             return
-        self.checks = CheckRunner(new.checks, check_types(self.pm), self._on_check_change)
+        self.checks = CheckRunner(new.checks, check_types(self.pm), self._on_check_change, on_probe=self._observe_probe)
         if previous is not None:
             for name, state in previous.states.items():
                 if old.checks.get(name) == new.checks.get(name):
