@@ -46,8 +46,7 @@ class NotifyPlugin:
     def hafm_status(self) -> dict[str, Any] | None:
         if self.runner is None:
             return None
-        stats = self.runner.stats
-        return {"notify": {"runs": stats.runs, "failures": stats.failures}}
+        return {"notify": self.runner.stats.section()}
 
     @hookimpl
     async def hafm_shutdown(self) -> None:

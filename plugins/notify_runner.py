@@ -25,8 +25,8 @@ import os
 import stat
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from hafm.config.model import NOTIFY_FIELDS, Config, GlobalConfig, Notify
 from hafm.processes import (
@@ -459,12 +459,39 @@ class _Entry:
     commands: tuple[Command, ...]
 
 
+# Upper bounds (seconds) of the script duration histogram; scripts run up to notify_timeout (30 s by default).
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
 @dataclass(kw_only=True)
 class NotifyStats:
-    """Scripts run and failed (non-zero exit, killed at the timeout, or not started), for ``hafm status``."""
+    """Scripts run and failed (non-zero exit, killed at the timeout, or not started) and how long they
+    took, for ``hafm status`` and the metrics endpoint (cumulative histogram counts, Prometheus-style)."""
 
     runs: int = 0
     failures: int = 0
+    seconds_total: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+
+    def record(self, seconds: float, ok: bool) -> None:
+        self.runs += 1
+        self.failures += not ok
+        self.seconds_total += seconds
+        for index, bound in enumerate(DURATION_BUCKETS):
+            if seconds <= bound:
+                self.buckets[index] += 1
+
+    def section(self) -> dict[str, Any]:
+        """The ``notify`` section of the status document."""
+        return {
+            "runs": self.runs,
+            "failures": self.failures,
+            "duration_seconds": {
+                "sum": round(self.seconds_total, 6),
+                "count": self.runs,
+                "buckets": [[bound, count] for bound, count in zip(DURATION_BUCKETS, self.buckets, strict=True)],
+            },
+        }
 
 
 class NotifyQueue:
@@ -529,10 +556,9 @@ class NotifyQueue:
 
     async def _run(self, entry: _Entry) -> None:
         for command in entry.commands:
+            started = time.monotonic()
             code = await run_command(command, self.timeout)
-            self.stats.runs += 1
-            if code != 0:
-                self.stats.failures += 1
+            self.stats.record(time.monotonic() - started, ok=code == 0)
 
     def abort_running(self) -> _Entry | None:
         """Kill the script now running (its process group); the worker goes on with the next entry."""

@@ -102,10 +102,19 @@ def sample_status() -> dict[str, Any]:
         config_path="/etc/hafm.toml",
         checks={"app": ("file", False, "missing")},
         extra={
-            "notify": {"runs": 3, "failures": 1},
+            "notify": notify_section(),
             "process": {"rss_bytes": 40_000_000, "open_fds": 12, "tasks": 9, "threads": 2},
         },
     )
+
+
+def notify_section() -> dict[str, Any]:
+    from hafm_plugins.notify_runner import NotifyStats
+
+    stats = NotifyStats()
+    for seconds, ok in ((0.2, True), (1.5, True), (31.0, False)):
+        stats.record(seconds, ok)
+    return stats.section()
 
 
 STATUS = sample_status()
@@ -164,7 +173,6 @@ def test_a_scrape_shows_the_coordinator_as_the_status_document_does() -> None:
     def observe(server: MetricsServer) -> None:
         server.observe_probe("app", 0.003, ok=True)
         server.observe_probe("app", 2.0, ok=False)
-        server.observe_notify(0.2, ok=True)
 
     code, text = scrape(before=observe)
     assert code == 200
@@ -200,7 +208,9 @@ def test_a_scrape_shows_the_coordinator_as_the_status_document_does() -> None:
     assert since == WALL - vi_1["since_seconds"]
     assert value(found, "hafm_check_probe_duration_seconds_count", check="app", result="failed") == 1
     assert value(found, "hafm_check_probe_duration_seconds_bucket", check="app", result="ok", le="0.005") == 1
-    assert value(found, "hafm_notify_duration_seconds_sum", result="ok") == 0.2
+    assert value(found, "hafm_notify_duration_seconds_sum") == 32.7
+    assert value(found, "hafm_notify_duration_seconds_bucket", le="0.25") == 1
+    assert value(found, "hafm_notify_duration_seconds_bucket", le="+Inf") == 3
 
 
 def test_the_snapshot_is_taken_on_the_event_loop_thread() -> None:
@@ -343,7 +353,7 @@ def test_every_drop_reason_has_a_series_from_the_start() -> None:
 
 
 def exported_families() -> list[Metric]:
-    _, text = scrape(before=lambda server: (server.observe_probe("app", 0.1, True), server.observe_notify(1, True)))
+    _, text = scrape(before=lambda server: (server.observe_probe("app", 0.1, True), None))
     return list(text_string_to_metric_families(text))
 
 

@@ -2,8 +2,9 @@
 
 Every scrape turns a fresh status document (schema ``hafm-status/1``, :mod:`hafm.status`) into metric
 families (:func:`metric_families`), so the endpoint and ``hafm status`` can never disagree and the
-daemon keeps no second set of counters.  Probe and notify durations are not in the document: the
-daemon reports each one with :meth:`MetricsServer.observe_probe` / :meth:`MetricsServer.observe_notify`
+daemon keeps no second set of counters (notify durations too: the notify plugin's section of the
+document carries them as cumulative histogram counts).  Probe durations are not in the document: the
+daemon reports each one with :meth:`MetricsServer.observe_probe`
 into ``prometheus_client`` histograms.  docs/metrics.md lists every metric; tests/test_metrics.py keeps
 it in step.
 
@@ -31,7 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, disable_created_metrics, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hafm.config.schema import Invalid, split_host_port
@@ -49,8 +50,6 @@ SERVE_POLL_INTERVAL = 0.05
 
 # Probes run from a millisecond (file, TCP on localhost) to their timeout (seconds).
 PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-# Notify scripts run up to notify_timeout (30 s by default).
-NOTIFY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # Every state gets a sample (0 or 1), so `hafm_instance_state{state="MASTER"} == 0` is a series, not an absence.
 STATES = tuple(state.value for state in State)
@@ -148,7 +147,19 @@ def metric_families(status: Mapping[str, Any]) -> list[Metric]:
             notify.get("failures", 0),
         )
         families += [runs, failures]
+        duration = notify.get("duration_seconds")
+        if duration is not None:
+            histogram = HistogramMetricFamily(
+                "hafm_notify_duration_seconds", "How long notify scripts ran (failed ones included)."
+            )
+            buckets = [(_bound(bound), count) for bound, count in duration["buckets"]]
+            histogram.add_metric([], [*buckets, ("+Inf", duration["count"])], sum_value=duration["sum"])
+            families.append(histogram)
     return families
+
+
+def _bound(seconds: float) -> str:
+    return f"{float(seconds)}"
 
 
 def _instance_families(instances: list[Mapping[str, Any]], generated: float) -> Iterator[Metric]:
@@ -251,13 +262,6 @@ class MetricsServer:
             buckets=PROBE_BUCKETS,
             registry=self.registry,
         )
-        self.notify_duration = Histogram(
-            "hafm_notify_duration_seconds",
-            "How long each notify script ran, by result (ok or failed).",
-            ["result"],
-            buckets=NOTIFY_BUCKETS,
-            registry=self.registry,
-        )
         ProcessCollector(registry=self.registry)
         self.registry.register(_StatusCollector(self._snapshot_from_loop))
         self._metrics_app = make_wsgi_app(self.registry)
@@ -296,10 +300,6 @@ class MetricsServer:
     def observe_probe(self, check: str, seconds: float, ok: bool) -> None:
         """Record one probe of check ``check``."""
         self.probe_duration.labels(check=check, result="ok" if ok else "failed").observe(seconds)
-
-    def observe_notify(self, seconds: float, ok: bool) -> None:
-        """Record one notify script run."""
-        self.notify_duration.labels(result="ok" if ok else "failed").observe(seconds)
 
     # -- in the HTTP thread --------------------------------------------------------------------------
 
