@@ -54,7 +54,7 @@ def zombies_of(pid: int) -> list[int]:
 @pytest.mark.slow
 def test_flapping_for_a_while_leaks_nothing(lab: Lab, tmp_path: Path) -> None:
     flag = tmp_path / "app_ok"
-    flag.write_text("ok")
+    flag.write_text("0")
     check = check_toml("app", type="file", path=str(flag), interval=0.2, weight=-20, init_state="up")
     a_config = instance_toml(priority=100, extra='track_check = ["app"]\n' + notify_keys(tmp_path / "a")) + check
     b_config = instance_toml(priority=90, extra=notify_keys(tmp_path / "b"))
@@ -69,11 +69,11 @@ def test_flapping_for_a_while_leaks_nothing(lab: Lab, tmp_path: Path) -> None:
         if flap == WARM_UP_FLAPS:
             baseline = {"a": usage(a), "b": usage(b)}
         down = flap % 2 == 0
-        flag.write_text("garbage" if down else "ok")  # not an integer: the file check is down
+        flag.write_text("garbage" if down else "0")  # not an integer: the file check is down
         started = time.monotonic()
         assert vip_holders_become(nodes, ["b" if down else "a"], timeout=FLAP_EVERY - 1), a.current_log()
         time.sleep(max(0.0, FLAP_EVERY - (time.monotonic() - started)))
-    flag.write_text("ok")
+    flag.write_text("0")
     assert vip_holders_become(nodes, ["a"], timeout=FLAP_EVERY), a.current_log()
 
     for name, node in (("a", a), ("b", b)):
