@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hafm.lab.network import Lab, netns_unavailable_reason
-from hafm.lab.nodes import VIP4, ClientPoller, DaemonNode, start_classic_pair
+from hafm.lab.nodes import VIP4, ClientPoller, DaemonNode, HafmNode, start_classic_pair
 from hafm.vrrp.constants import master_down_interval, skew_time
 
 A, B = "198.51.100.1", "198.51.100.2"
@@ -93,6 +93,9 @@ def _play(lab: Lab, workdir: Path, *, keep: bool, event: str, version: int, adve
             say("the client never reached node B; B's log:\n" + b.log)
             return 1
         say(f"\nclient-seen outage: {outage:.3f} s   (RFC bound: {bound_name} = {bound:.3f} s)")
+        if isinstance(b, HafmNode):
+            say(f"\n$ hafm status --socket {b.socket_path}   # on node B, after the takeover")
+            say(b.control("status").stdout.rstrip())
 
         say("\n>>> node A comes back")
         back_at = time.monotonic()

@@ -21,6 +21,10 @@ def test_demo_runs_the_classic_failover(event: str) -> None:
     outage, bound = float(found.group(1)), float(found.group(2))
     assert outage <= bound + 0.2, out
     assert "A preempted B" in out
+    # B's `hafm status` after the takeover says it is Master, and why.
+    assert "$ hafm status" in out and "VI_1  MASTER" in out, out
+    why = "master 198.51.100.1 resigned" if event == "term" else "master down timer expired"
+    assert f"reason: {why}" in out, out
     assert "lab torn down." in out
     prefix = re.search(r"namespaces (\S+)-\*", out)
     assert prefix, out
