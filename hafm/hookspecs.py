@@ -14,8 +14,17 @@ Rules every hook follows:
   :func:`hafm.plugin_manager.await_me_maybe`.  An exception raised by a plugin
   in a notification hook is logged (one line naming the plugin) and never
   reaches the daemon.
+* Hooks are called through pluggy's dispatch, so ``tryfirst``/``trylast``
+  and hook wrappers (``wrapper=True``) work as pluggy documents.  The
+  synchronous part of every hookimpl runs at once, in the order the events
+  happened; awaitable results are awaited one call after another by one
+  worker, so an async plugin sees the transitions in order too.
+* An exception (``SystemExit`` included) is contained per plugin: the other
+  plugins are still called.
 * Hooks run on the event loop that sends advertisements: a plugin must not
-  block.  Return a coroutine and use ``asyncio.to_thread`` for slow work.
+  block.  Return a coroutine and use ``asyncio.to_thread`` for slow work.  A
+  call (or one step of a coroutine) that holds the loop for 0.1 s or more is
+  logged with the plugin's name and how long it held it.
 
 Every hook name here must have a section in ``docs/plugins.md``
 (``tests/test_hookspecs_docs.py`` enforces it).
