@@ -42,7 +42,7 @@ from hafm import hookspecs
 from hafm.config.model import Config
 from hafm.errors import PluginError
 from hafm.hookspecs import PROJECT_NAME, CheckType, hookimpl
-from hafm.trust import untrusted_reason
+from hafm.trust import shared_directory_reason, untrusted_reason
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -129,6 +129,9 @@ def make_plugin_manager(plugin_dirs: Sequence[Path] = (), *, load_entry_points: 
     for directory in plugin_dirs:
         if not directory.is_dir():
             continue
+        shared = shared_directory_reason(str(directory))
+        if shared:
+            raise PluginError(f"plugin directory refused: {shared}")
         for path in sorted(directory.glob("*.py")):
             _load_dropin(pm, path)
     _check_pending(pm)
@@ -203,13 +206,17 @@ def _import_file(path: Path) -> ModuleType:
     # A private module name: drop-ins are not importable by other code, and two
     # directories may hold files with the same stem.
     module_name = f"hafm_dropin_{abs(hash(str(path.resolve()))):x}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise PluginError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
+    # Compiled from the source that passed the trust rule, never from __pycache__: a .pyc that
+    # another user planted beside a trusted drop-in must not run as root (and none is written).
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise PluginError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    module = ModuleType(module_name)
+    module.__file__ = str(path)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - trusted drop-in
     except SyntaxError as exc:
         del sys.modules[module_name]
         raise PluginError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
@@ -352,7 +359,13 @@ def _contained(function: Callable[..., Any], pm: HafmPluginManager, plugin: str,
         if inspect.isawaitable(result):
             return awaited(result)
         if hook == "hafm_register_check_types":
-            return [replace(t, plugin=plugin) if isinstance(t, CheckType) else t for t in result or []]
+            if result is None:
+                return []
+            if not isinstance(result, list | tuple):
+                raise PluginError(
+                    f"{pm.origin_of(plugin)}: {hook} returned {type(result).__name__}, not a list of CheckType"
+                )
+            return [replace(t, plugin=plugin) if isinstance(t, CheckType) else t for t in result]
         return result
 
     return call

@@ -48,6 +48,12 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _OPERATORS = {";", "&", "&&", "|", "||", "(", ")", ";;", "\n"}
 # Nested ``env``/``sh -c`` levels followed before giving up (and refusing).
 _MAX_DEPTH = 8
+# Variables that make a program load or find other code: a command may not set them (env VAR=...).
+_CODE_VARIABLES = re.compile(
+    r"(PATH|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|IFS|CDPATH|GCONV_PATH|LD_\w+|PYTHON\w*|PERL5\w*|PERLLIB|RUBY\w*)="
+)
+# Shell words that change where relative names resolve.
+_CHANGES_DIRECTORY = {"cd", "pushd", "popd"}
 
 
 def kill_process_group(pid: int) -> None:
@@ -109,25 +115,24 @@ def _problem(argv: tuple[str, ...], missing_ok: bool, depth: int) -> str | None:
         return f"{shlex.join(argv)}: commands nested more than {_MAX_DEPTH} deep"
     if not argv:
         return None
+    if argv[0] in _CHANGES_DIRECTORY:
+        return f"{shlex.join(argv)}: a command that changes directory runs files by relative names; use absolute paths"
     program = find_program(argv[0])
+    if program is not None:
+        problem = _file_problem(program, missing_ok)
+        if problem is not None:
+            return problem
+    # A builtin (`.`, `exec`, `source`) or an unknown program: its words are still what it may run.
+    for word in argv[1:] if program is not None else argv:
+        problem = _word_problem(word, missing_ok)
+        if problem is not None:
+            return problem
     if program is None:
         return None
-    problem = _file_problem(program, missing_ok)
-    if problem is not None:
-        return problem
-    for word in argv[1:]:
-        if "/" in word and os.path.isfile(word):
-            problem = _file_problem(word, missing_ok)
-            if problem is not None:
-                return problem
     name = os.path.basename(program)
     rest = argv[1:]
     if name == "env":
-        try:
-            command = _env_command(rest)
-        except ValueError as exc:  # env -S with unbalanced quotes
-            return f"cannot split the env -S string into words: {exc}"
-        return _problem(command, missing_ok, depth + 1)
+        return _env_problem(rest, missing_ok, depth)
     family = _family(name)
     if family is None:
         return None
@@ -137,6 +142,34 @@ def _problem(argv: tuple[str, ...], missing_ok: bool, depth: int) -> str | None:
     if inline is not None and family == "sh":
         return _shell_payload_problem(inline, missing_ok, depth + 1)
     return None
+
+
+def _word_problem(word: str, missing_ok: bool) -> str | None:
+    """An argument that names a file, alone or as an option's value (``--init-file=F``): it is checked."""
+    for candidate in (word, word.split("=", 1)[1] if "=" in word else ""):
+        if candidate.startswith(("./", "../")):
+            return f"{candidate}: a relative path depends on the working directory; give the absolute path"
+        if candidate.startswith("/") and os.path.isfile(candidate):
+            problem = _file_problem(candidate, missing_ok)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _env_problem(words: Sequence[str], missing_ok: bool, depth: int) -> str | None:
+    """``env`` may not move the command (``-C``) or set a variable that makes it load other code."""
+    for word in words:
+        if word in ("-C", "--chdir") or word.startswith(("--chdir=", "-C")) and word != "-C" and len(word) > 2:
+            return f"env {word}: a command may not change directory; use absolute paths"
+        if _CODE_VARIABLES.match(word):
+            return f"env {word.split('=', 1)[0]}=…: a command may not set a variable that loads other code"
+        if not (word.startswith("-") or _ASSIGNMENT.match(word)):
+            break
+    try:
+        command = _env_command(words)
+    except ValueError as exc:  # env -S with unbalanced quotes
+        return f"cannot split the env -S string into words: {exc}"
+    return _problem(command, missing_ok, depth + 1)
 
 
 def _file_problem(path: str, missing_ok: bool) -> str | None:
@@ -229,8 +262,15 @@ def _shell_payload_problem(payload: str, missing_ok: bool, depth: int) -> str | 
         elif set(token) <= set("<>&|"):
             redirected = True
         elif redirected:
+            # A redirection's file may be data or code (`sh < FILE`): either way it must be trusted.
             redirected = False
-        elif command or not _ASSIGNMENT.match(token):
+            problem = _word_problem(token, missing_ok)
+            if problem is not None:
+                return problem
+        elif _ASSIGNMENT.match(token) and not command:
+            if _CODE_VARIABLES.match(token):
+                return f"{token.split('=', 1)[0]}=…: a command may not set a variable that loads other code"
+        else:
             command.append(token)
     return None
 

@@ -112,3 +112,21 @@ def directories_reason(path: str) -> str | None:
     when it appears (before each run).
     """
     return _walk(path, missing_ok=True)
+
+
+def shared_directory_reason(directory: str) -> str | None:
+    """Why ``directory`` may not hold files hafm loads or writes: others can create files in it.
+
+    Stricter than :func:`untrusted_reason`, which lets a sticky directory like /tmp be on the way
+    to a file: in a drop-in or state directory, anyone who may create a file could plant one
+    (a drop-in, a ``__pycache__``, a state file, a socket), sticky bit or not.
+    """
+    try:
+        st = os.stat(directory)
+    except OSError as exc:
+        return f"{directory}: {exc.strerror or exc}"
+    if st.st_uid not in (0, os.getuid()):
+        return f"{directory} is owned by {_owner(st.st_uid)}, not root"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{directory} is writable by group/others (chmod go-w {directory})"
+    return None

@@ -19,17 +19,18 @@ import os
 import socket
 import stat
 import struct
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hafm.errors import DaemonError, HafmError
-from hafm.trust import untrusted_reason
+from hafm.trust import shared_directory_reason, untrusted_reason
 
 log = logging.getLogger("hafm")
 
 MAX_REQUEST = 64 * 1024
-REQUEST_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 2.0
 MAX_CLIENTS = 16
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
@@ -48,14 +49,14 @@ class ControlServer:
             directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         except OSError as exc:
             raise DaemonError(f"control socket {self.path}: cannot create {directory}: {exc.strerror}") from None
-        problem = untrusted_reason(str(directory))
+        problem = untrusted_reason(str(directory)) or shared_directory_reason(str(directory))
         if problem:
             raise DaemonError(f"control socket {self.path}: refused: {problem}")
         self._remove_stale()
         try:
             self._server = await asyncio.start_unix_server(self._client, path=str(self.path), limit=MAX_REQUEST)
         except OSError as exc:
-            raise DaemonError(f"control socket {self.path}: {exc.strerror}") from None
+            raise DaemonError(f"control socket {self.path}: {exc.strerror or exc}") from None
         os.chmod(self.path, 0o600)
 
     def _remove_stale(self) -> None:
@@ -86,10 +87,13 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            async with self._clients:
-                reply = await self._serve(reader, writer)
-                writer.write(json.dumps(reply).encode() + b"\n")
-                await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            reply = await self._serve(reader, writer)
+            try:
+                data = json.dumps(reply).encode()
+            except (TypeError, ValueError, RecursionError) as exc:
+                data = json.dumps({"ok": False, "error": f"internal error: the answer is not JSON ({exc})"}).encode()
+            writer.write(data + b"\n")
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
         except Exception as exc:  # a client never harms the daemon
             log.debug("control client: %s: %s", type(exc).__name__, exc)
         finally:
@@ -110,7 +114,7 @@ class ControlServer:
             return {"ok": False, "error": f"no complete request within {REQUEST_TIMEOUT:g} s"}
         try:
             request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return {"ok": False, "error": "the request is not JSON"}
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return {"ok": False, "error": 'the request must be a JSON object with a "command"'}
@@ -119,12 +123,42 @@ class ControlServer:
             known = ", ".join(sorted(self.handlers))
             return {"ok": False, "error": f"unknown command {request['command']!r} (known: {known})"}
         try:
-            return await handler(request)
+            # Only running commands are limited: a client that is slow to send holds no slot.
+            async with self._clients:
+                return await handler(request)
         except HafmError as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:
             log.error("control command %s failed: %s: %s", request["command"], type(exc).__name__, exc)
             return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+
+def read_trusted_file(path: Path, limit: int = MAX_REQUEST) -> str:
+    """The text of ``path`` if it is a regular file of root's (or ours) that nobody else may write.
+
+    Opened without following a symlink; OSError (FileNotFoundError when absent) otherwise.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        if info.st_uid not in (0, os.getuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise OSError(f"{path} is not root's or is writable by others: not trusted")
+        return file.read(limit).decode(errors="replace")
+
+
+def write_file_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (mode 0600) through a fresh temporary file: no link is followed."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def request(path: str, payload: Mapping[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:

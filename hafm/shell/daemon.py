@@ -31,7 +31,7 @@ from hafm.errors import ConfigError, DaemonError, HafmError, MalformedAdvert, Ne
 from hafm.plugin_manager import check_types
 from hafm.shell.announce import Announcer
 from hafm.shell.checks import CheckRunner
-from hafm.shell.control import ControlServer
+from hafm.shell.control import ControlServer, read_trusted_file, write_file_atomically
 from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
 from hafm.shell.metrics import MetricsServer
@@ -110,6 +110,12 @@ class Daemon:
         self._stop.set()
 
     async def _start(self) -> None:
+        # First of all: a second hafm started by mistake must stop here, before it touches any VIP.
+        self.control = ControlServer(
+            self.config.global_.control_socket,
+            {"status": self._status_command, "reload": self._reload_command, "maintenance": self._maintenance_command},
+        )
+        await self.control.start()
         try:
             await self.netlink.open()
         except OSError as exc:
@@ -150,11 +156,6 @@ class Daemon:
         self.started = asyncio.get_running_loop().time()
         self._feed(co.Started(sources=sources, links=links))
         self._restore_maintenance()
-        self.control = ControlServer(
-            self.config.global_.control_socket,
-            {"status": self._status_command, "reload": self._reload_command, "maintenance": self._maintenance_command},
-        )
-        await self.control.start()
         if self.checks is not None:
             try:
                 self.checks.start()
@@ -273,8 +274,17 @@ class Daemon:
                 checks[name] = (self.config.checks[name].type, state.up, state.detail)
         extra: dict[str, Any] = {"process": _process_usage()}
         for section in self.pm.hook.hafm_status():
-            if isinstance(section, Mapping):
-                extra.update({k: v for k, v in section.items() if k not in CORE_SECTIONS})
+            if not isinstance(section, Mapping):
+                continue
+            for name, value in section.items():
+                if name in CORE_SECTIONS:
+                    continue
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError, RecursionError) as exc:
+                    log.warning("status: plugin section %r left out: not JSON (%s)", name, exc)
+                    continue
+                extra[name] = value
         return build_status(
             self.coordinator,
             now=asyncio.get_running_loop().time(),
@@ -306,18 +316,30 @@ class Daemon:
         if instance is not None and instance not in self.coordinator.members:
             return {"ok": False, "error": f"no instance {instance!r} (known: {', '.join(self.coordinator.members)})"}
         self._feed(co.MaintenanceChanged(instance=instance, on=on, reason=reason))
-        self._save_maintenance()
         names = [instance] if instance else list(self.coordinator.members)
-        return {"ok": True, "maintenance": {n: self.coordinator.members[n].maintenance for n in names}}
+        state = {n: self.coordinator.members[n].maintenance for n in names}
+        problem = self._save_maintenance()
+        if problem is not None:
+            return {"ok": False, "error": f"applied, but lost at the next restart: {problem}", "maintenance": state}
+        return {"ok": True, "maintenance": state}
 
     def _restore_maintenance(self) -> None:
-        """Maintenance survives restarts: the drained instances are read back from the state file."""
+        """Maintenance survives restarts: the drained instances are read back from the state file.
+
+        Only a regular file owned by root (or hafm's user) and writable by nobody else is obeyed:
+        anyone who could write it could drain this node.
+        """
         try:
-            saved = json.loads(self.maintenance_file.read_text())
+            text = read_trusted_file(self.maintenance_file)
         except FileNotFoundError:
             return
-        except (OSError, ValueError) as exc:
-            log.warning("%s: ignored (%s)", self.maintenance_file, exc)
+        except OSError as exc:
+            log.warning("%s: ignored (%s)", self.maintenance_file, exc.strerror or exc)
+            return
+        try:
+            saved = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            log.warning("%s: ignored (not JSON: %s)", self.maintenance_file, type(exc).__name__)
             return
         if not isinstance(saved, dict):
             return
@@ -325,17 +347,19 @@ class Daemon:
             if name in self.coordinator.members and isinstance(reason, str):
                 self._feed(co.MaintenanceChanged(instance=name, on=True, reason=reason))
 
-    def _save_maintenance(self) -> None:
+    def _save_maintenance(self) -> str | None:
+        """Write the drained instances; the reason it could not, or None."""
         drained = {n: m.maintenance for n, m in self.coordinator.members.items() if m.maintenance is not None}
         try:
             if drained:
-                temporary = self.maintenance_file.with_suffix(".tmp")
-                temporary.write_text(json.dumps(drained))
-                temporary.replace(self.maintenance_file)
+                write_file_atomically(self.maintenance_file, json.dumps(drained))
             else:
                 self.maintenance_file.unlink(missing_ok=True)
         except OSError as exc:
-            log.error("%s: cannot save the maintenance state: %s", self.maintenance_file, exc.strerror)
+            problem = f"{self.maintenance_file}: cannot save the maintenance state: {exc.strerror or exc}"
+            log.error("%s", problem)
+            return problem
+        return None
 
     async def reload(self) -> dict[str, Any]:
         """SIGHUP or ``hafm reload``: validate, then apply the difference; a bad config changes nothing."""
@@ -357,6 +381,10 @@ class Daemon:
                 log.error("reload refused: %s; the running configuration is unchanged", exc)
                 self.systemd.ready(self._summary())
                 return {"ok": False, "error": str(exc), "errors": [str(exc)]}
+            except Exception as exc:  # hafm's bug: say so in one line, keep running
+                log.error("reload failed: %s: %s", type(exc).__name__, exc)
+                self.systemd.ready(self._summary())
+                return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
             summary = self._summary()
             log.info("reload done: %s", summary)
             self.systemd.ready(summary)
@@ -393,18 +421,18 @@ class Daemon:
         for name, driver in self.drivers.items():
             driver.config = new.instances[name]
         self.config = new
+        # Plugins first (the notify runner), so the first transition of a new instance runs its scripts.
+        await self.hooks.call_and_wait("hafm_startup", {"config": new}, timeout=HOOK_SHUTDOWN_GRACE)
         links = {name: info.up for name, info in self.infos.items()}
         self._feed(co.Reconfigured(config=new, sources=sources, links=links))
         self._restore_maintenance()
         self._close_unused_sockets()
         await self._restart_checks(old, new)
-        await self.hooks.call_and_wait("hafm_startup", {"config": new})
 
     async def _prepare_for(self, new: Config, starting: list[str]) -> None:
         """Interfaces, sockets and announcement frames the new configuration needs (DaemonError: nothing changed)."""
         old_vips = {v.address.ip for c in self.config.instances.values() for v in _all_vips(c)}
-        for name in starting:
-            config = new.instances[name]
+        for name, config in new.instances.items():
             for interface in (config.interface, *config.track_interface, *(v.dev for v in _all_vips(config) if v.dev)):
                 if interface not in self.infos:
                     try:
@@ -414,6 +442,8 @@ class Daemon:
                 if interface not in self.interfaces:
                     info = self.infos[interface]
                     self.interfaces[interface] = Interface(index=info.index, announcer=Announcer(interface, info.mac))
+            if name not in starting:
+                continue
             if config.unicast_src_ip is None and self.infos[config.interface].primary(config.family) is None:
                 raise DaemonError(f"{name}: interface {config.interface} has no address to send from")
             key = (config.interface, config.family)
@@ -449,7 +479,10 @@ class Daemon:
         self.checks = CheckRunner(new.checks, check_types(self.pm), self._on_check_change, on_probe=self._observe_probe)
         if previous is not None:
             for name, state in previous.states.items():
-                if old.checks.get(name) == new.checks.get(name):
+                check = new.checks.get(name)
+                if check is not None and co.same_probe(old.checks.get(name), check):
+                    # Same probe, maybe new timing or hysteresis: the state carries over, with the new fall/rise.
+                    state.fall, state.rise = check.fall, check.rise
                     self.checks.states[name] = state
         self.checks.start()
 

@@ -47,6 +47,7 @@ class HookDispatcher:
             _, stale = self._pending.get_nowait()
             for awaitable in stale:
                 _close(awaitable)
+            self._pending.task_done()  # dropped counts as done, or join() would wait for it forever
             self.dropped += 1
             log.warning("plugin hooks are %d calls behind; dropped the oldest (%s)", MAX_PENDING, name)
         self._pending.put_nowait((name, awaitables))

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hafm.config.model import Config, InstanceConfig
+from hafm.config.model import CheckConfig, Config, InstanceConfig
 from hafm.errors import DropReason, MalformedAdvert
 from hafm.vrrp import actions as act
 from hafm.vrrp import events as ev
@@ -392,6 +392,11 @@ class Coordinator:
         for name in names:
             del self.members[name]
             self._log(logging.INFO, f"{name}: removed by reload")
+        # Until Reconfigured arrives, their VRIDs belong to nobody: a packet for one is an unknown VRID.
+        self._by_vrid = {
+            key: {vrid: name for vrid, name in vrids.items() if name in self.members}
+            for key, vrids in self._by_vrid.items()
+        }
 
     def _reconfigured(self, event: Reconfigured) -> None:
         old, new = self.config, event.config
@@ -402,10 +407,10 @@ class Coordinator:
         self._by_vrid = {}
         for name, instance in new.instances.items():
             self._by_vrid.setdefault((instance.interface, instance.family), {})[instance.virtual_router_id] = name
-        # A check keeps its state unless its own definition changed.
+        # A check keeps its state unless what it probes changed (a new interval or weight is not a new check).
         self.checks = {
             name: self.checks[name]
-            if old.checks.get(name) == check and name in self.checks
+            if name in self.checks and same_probe(old.checks.get(name), check)
             else (check.init_state == "up", None)
             for name, check in new.checks.items()
         }
@@ -687,6 +692,11 @@ class Coordinator:
 
     def _sync_groups_update(self) -> None:
         """Give every member of a group a fault cause for each *other* member with a fault of its own."""
+        for name, member in self.members.items():
+            if name not in self._group_of:  # no group (any more, after a reload): nothing it gave stays
+                for cause in sorted(member.sync_causes):
+                    self._queue.append((name, ev.FaultChanged(cause=cause, active=False)))
+                member.sync_causes.clear()
         for group in self.config.sync_groups.values():
             members = {m: self.members[m] for m in group.group if m in self.members}
             own_faults = {m for m, member in members.items() if self._has_own_fault(member)}
@@ -764,6 +774,11 @@ class _SyncGroupsUpdate:
 
 _SYNC_GROUPS = _SyncGroupsUpdate()
 _Queued = ev.Event | _SyncGroupsUpdate
+
+
+def same_probe(old: CheckConfig | None, new: CheckConfig) -> bool:
+    """Whether a reloaded check probes the same thing, so its up/down state carries over."""
+    return old is not None and (old.type, old.options) == (new.type, new.options)
 
 
 def _group_state(states: list[str]) -> str:
