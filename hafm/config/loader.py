@@ -442,7 +442,7 @@ def format_effective(config: Config) -> str:
     for name, check in config.checks.items():
         table = f"check.{_toml_key(name)}"
         lines += ["", f"[{table}]"]
-        for key in ("type", "interval", "timeout", "fall", "rise", "weight", "init_state"):
+        for key in ("type", "interval", "fast_interval", "timeout", "fall", "rise", "weight", "init_state"):
             emit(table, key, getattr(check, key))
         for key, value in check.options.items():
             emit(table, key, value)

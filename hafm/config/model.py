@@ -86,6 +86,7 @@ class CheckConfig:
     name: str
     type: str
     interval: float = 1.0
+    fast_interval: float | None = None  # HAProxy's fastinter: between a first failure and `fall`
     timeout: float = 1.0
     fall: int = 1
     rise: int = 1

@@ -403,5 +403,6 @@ CHECK_COMMON_KEYS: dict[str, Key] = {
     "weight": Key(convert=weight),
     "init_state": Key(convert=choice("up", "down")),
 }
+CHECK_COMMON_KEYS["fast_interval"] = CHECK_COMMON_KEYS["interval"]  # the same rule, whatever it becomes
 
 TOP_LEVEL_TABLES = ("global", "vrrp_instance", "vrrp_sync_group", "check")
