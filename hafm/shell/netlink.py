@@ -15,11 +15,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_LINK
-
 from hafm.config.model import IPAddress, IPInterface, Vip
+from hafm.shell.pyroute2_lean import RTMGRP_LINK, AsyncIPRoute, NetlinkError
 
 log = logging.getLogger(__name__)
 
