@@ -2,8 +2,7 @@
 
 A lone daemon (priority 90, state BACKUP, VRRPv2, advert_int 1) is started in a
 fresh lab host; we time it from ``Popen`` to its first "BACKUP" log line, wait
-one more second so start-up work (hafm builds its GARP frames in a thread) is
-done, and read ``VmRSS`` from ``/proc/PID/status`` for every process of the
+one more second so any start-up work left is done, and read ``VmRSS`` from ``/proc/PID/status`` for every process of the
 daemon: hafm is one process, keepalived ``--vrrp`` is a parent plus its VRRP
 child. Both figures go in the second table of ``bench/failover.py``; this file
 can also be run on its own (``sudo .venv/bin/python bench/memory.py``).
@@ -77,7 +76,7 @@ def tree_rss_kib(pid: int) -> tuple[int, int]:
 
 def daemon_config(kind: type[DaemonNode]) -> str:
     """The lone Backup's configuration, the same for both daemons."""
-    make = instance_toml if kind is HafmNode else keepalived_conf
+    make = instance_toml if issubclass(kind, HafmNode) else keepalived_conf
     return make(priority=90, state="BACKUP", version=2, advert_int=1.0)
 
 
@@ -101,19 +100,23 @@ def measure_once(lab: Lab, name: str, kind: type[DaemonNode], workdir: Path) -> 
         rss, processes = tree_rss_kib(node.proc.pid)
     finally:
         node.stop(timeout=5)
-    label = "hafm" if kind is HafmNode else "keepalived"
-    return MemorySample(daemon=label, rss_kib=rss, processes=processes, startup_to_backup=startup)
+    return MemorySample(daemon=label_of(kind), rss_kib=rss, processes=processes, startup_to_backup=startup)
 
 
-def measure(workdir: Path, rounds: int, prefix: str = "bmem") -> dict[str, list[MemorySample]]:
-    """``rounds`` starts of each daemon, alternating which goes first, in one lab."""
-    samples: dict[str, list[MemorySample]] = {"hafm": [], "keepalived": []}
+def label_of(kind: type[DaemonNode]) -> str:
+    """The daemon's name in the tables: a ``bench_label`` class attribute, else hafm or keepalived."""
+    return getattr(kind, "bench_label", "hafm" if issubclass(kind, HafmNode) else "keepalived")
+
+
+def measure(
+    workdir: Path, rounds: int, prefix: str = "bmem", kinds: list[type[DaemonNode]] | None = None
+) -> dict[str, list[MemorySample]]:
+    """``rounds`` starts of each daemon (default hafm and keepalived), alternating the order, in one lab."""
+    order = list(kinds) if kinds is not None else [HafmNode, KeepalivedNode]
+    samples: dict[str, list[MemorySample]] = {label_of(kind): [] for kind in order}
     with Lab(prefix=prefix, workdir=workdir / "lab") as lab:
         for round_no in range(rounds):
-            kinds: list[type[DaemonNode]] = [HafmNode, KeepalivedNode]
-            if round_no % 2:
-                kinds.reverse()
-            for kind in kinds:
+            for kind in order if round_no % 2 == 0 else reversed(order):
                 sample = measure_once(lab, f"m{len(lab.hosts)}", kind, workdir / f"mem{round_no}")
                 samples[sample.daemon].append(sample)
     return samples
