@@ -114,7 +114,7 @@ def hafm_config(case: Case, *, priority: int, state: str, address: str) -> str:
 
 def keepalived_config(case: Case, *, priority: int, state: str, address: str) -> str:
     """The keepalived twin of :func:`hafm_config`: curl in a vrrp_script for each HTTP check."""
-    parts = [KEEPALIVED_GLOBAL.replace("}\n", "    script_user root\n}\n", 1)]
+    parts = [KEEPALIVED_GLOBAL.replace("}\n", "    script_user root\n    enable_script_security\n}\n", 1)]
     track = ""
     if case.checks:
         for j in range(1, case.checks + 1):
