@@ -351,3 +351,41 @@ def test_scale_quick_runs(tmp_path: Path) -> None:
     saved = json.loads(out.read_text())
     assert set(saved["scale"]) == {"keepalived", "hafm"}
     assert all(r["vips"] for found in saved["scale"].values() for r in found)
+
+
+# -- bench/appdown.py -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def appdown() -> ModuleType:
+    return _load("appdown")
+
+
+def test_appdown_variants_configs_are_valid(appdown: ModuleType, tmp_path: Path) -> None:
+    from hafm.config.loader import load_config
+    from hafm.plugin_manager import check_types, make_plugin_manager
+
+    validators = {name: kind.validate for name, kind in check_types(make_plugin_manager()).items()}
+    header = "[global]\ninclude = []\nplugin_dirs = []\n\n"
+    for variant in appdown.VARIANTS:
+        text = appdown.config(variant, priority=100, state="MASTER")
+        path = tmp_path / f"{variant.name.replace(' ', '-')}.conf"
+        if variant.daemon is appdown.KeepalivedNode:
+            path.write_text(text)
+            if shutil.which("keepalived") is not None:
+                check = subprocess.run(["keepalived", "--config-test", "-f", str(path)], capture_output=True, text=True)
+                assert check.returncode == 0, check.stderr
+            continue
+        path.write_text(header + text)
+        config = load_config(path, check_validators=validators)
+        check = config.checks["app"]
+        assert (check.interval, check.fall, check.weight) == (1.0, 2, -20)
+        assert check.fast_interval == variant.fast_interval
+        assert config.instances["VI_1"].resign_below == variant.resign_below
+
+
+def test_appdown_help() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "appdown.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "--rounds" in result.stdout
