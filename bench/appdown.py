@@ -10,7 +10,7 @@ Variants, in the same lab and run:
 - ``keepalived``: ``vrrp_script`` running curl, ``interval 1 fall 2 rise 2 weight -20``;
 - ``hafm``: an ``http`` check with the same numbers;
 - ``hafm fast_interval 0.2``: the same, probing every 0.2 s between the first failure and ``fall``;
-- ``hafm resign_below 90``: a resigns (priority-0 advert) when its priority drops below 90,
+- ``hafm resign_below 90`` (on a): a resigns (priority-0 advert) when its priority drops below 90,
   instead of waiting for b's Master_Down timer;
 - ``hafm fast + resign``: both.
 
@@ -75,7 +75,7 @@ def config(variant: Variant, *, priority: int, state: str) -> str:
         security = "    script_user root\n    enable_script_security\n"
         return head + security + sep + script + rest
     extra = 'track_check = ["app"]\n'
-    if variant.resign_below is not None:
+    if variant.resign_below is not None and state == "MASTER":  # a's application is the one that dies
         extra += f"resign_below = {variant.resign_below}\n"
     keys: dict[str, object] = dict(type="http", url=URL, interval=INTERVAL, timeout=1.0, fall=FALL, rise=RISE)
     if variant.fast_interval is not None:

@@ -372,7 +372,11 @@ def scale_table(results: dict[str, list[Result]]) -> str:
     return failover.format_table(header, lines)
 
 
-def to_json(results: dict[str, list[Result]], startup: dict[str, list[memory.MemorySample]]) -> dict[str, object]:
+def to_json(
+    results: dict[str, list[Result]],
+    startup: dict[str, list[memory.MemorySample]],
+    startup6: dict[str, list[memory.MemorySample]],
+) -> dict[str, object]:
     return {
         "machine": failover.machine_line(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -381,6 +385,7 @@ def to_json(results: dict[str, list[Result]], startup: dict[str, list[memory.Mem
             for label, found in results.items()
         },
         "startup": {label: [asdict(s) for s in found] for label, found in startup.items()},
+        "startup_ipv6": {label: [asdict(s) for s in found] for label, found in startup6.items()},
     }
 
 
@@ -427,8 +432,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir / "memory", rounds, prefix=f"bsm{os.getpid() % 100000}", kinds=list(kinds.values())
     )
     print(memory.format_memory_table(startup))
+    print()
+    print("the same with an IPv6 VIP (v3 adv 1):")
+    startup6 = memory.measure(
+        workdir / "memory6", rounds, prefix=f"bs6{os.getpid() % 100000}", kinds=list(kinds.values()), ipv6=True
+    )
+    print(memory.format_memory_table(startup6))
     if args.json is not None:
-        args.json.write_text(json.dumps(to_json(results, startup), indent=1) + "\n")
+        args.json.write_text(json.dumps(to_json(results, startup, startup6), indent=1) + "\n")
         print(f"\nfigures saved to {args.json}")
     return 0
 

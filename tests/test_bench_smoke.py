@@ -382,6 +382,9 @@ def test_appdown_variants_configs_are_valid(appdown: ModuleType, tmp_path: Path)
         assert (check.interval, check.fall, check.weight) == (1.0, 2, -20)
         assert check.fast_interval == variant.fast_interval
         assert config.instances["VI_1"].resign_below == variant.resign_below
+        backup = tmp_path / "backup.toml"
+        backup.write_text(header + appdown.config(variant, priority=90, state="BACKUP"))
+        assert load_config(backup, check_validators=validators).instances["VI_1"].resign_below is None
 
 
 def test_appdown_help() -> None:
