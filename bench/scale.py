@@ -212,14 +212,18 @@ class Result:
 
 @dataclass
 class TreeHafmNode(HafmNode):
-    """hafm run from another source tree (``PYTHONPATH``), with this interpreter and its packages."""
+    """hafm run from another source tree (``PYTHONPATH``), with this interpreter and its packages.
+
+    ``PYTHONSAFEPATH``: ``python -m`` would otherwise put the working directory first on
+    ``sys.path``, and run from a checkout that is this tree's ``hafm``, not the other one's.
+    """
 
     tree: ClassVar[Path | None] = None
     bench_label: ClassVar[str] = "hafm before"
 
     def argv(self) -> list[str]:
         assert self.tree is not None
-        return ["env", f"PYTHONPATH={self.tree}", *super().argv()]
+        return ["env", "PYTHONSAFEPATH=1", f"PYTHONPATH={self.tree}", *super().argv()]
 
 
 def variants(before: Path | None) -> dict[str, type[DaemonNode]]:

@@ -392,3 +392,16 @@ def test_appdown_help() -> None:
         [sys.executable, str(BENCH / "appdown.py"), "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "--rounds" in result.stdout
+
+
+def test_before_tree_is_the_hafm_that_runs_even_from_a_checkout(scale: ModuleType, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "hafm").mkdir(parents=True)
+    (tree / "hafm" / "__init__.py").write_text("")
+    (tree / "hafm" / "__main__.py").write_text("print('the other tree')\n")
+    scale.variants(tree)
+    node = object.__new__(scale.TreeHafmNode)  # argv() needs no lab host
+    node.config_path, node.log_level = tmp_path / "x.toml", "info"
+    repo = BENCH.parent  # its own hafm/ would win if the working directory came first on sys.path
+    result = subprocess.run(node.argv(), cwd=repo, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "the other tree\n", result.stderr
