@@ -2,10 +2,10 @@
 # root), a .venv with hafm in editable mode and its test extras.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := iproute2 nftables keepalived tcpdump tshark procps
+APT_PACKAGES := iproute2 nftables keepalived tcpdump tshark procps curl
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint typecheck unit sysdeps venv clean
+.PHONY: test demo lint typecheck unit sysdeps venv clean bench
 
 test: sysdeps venv lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -46,6 +46,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# Every table and plot of docs/benchmarks.md (root, ~45 min). BENCH_BEFORE=DIR adds an older hafm tree.
+bench: sysdeps venv
+	$(PY) -m pip install -q -e '.[test,bench]'
+	mkdir -p bench-results
+	$(PY) bench/scale.py $(if $(BENCH_BEFORE),--before $(BENCH_BEFORE)) --json bench-results/scale.json
+	$(PY) bench/failover.py --rounds 5 --json bench-results/failover.json
+	$(PY) bench/appdown.py --rounds 3 --json bench-results/appdown.json
+	$(PY) bench/plots.py --scale bench-results/scale.json --failover bench-results/failover.json --out docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

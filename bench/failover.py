@@ -14,6 +14,7 @@ Run ``sudo .venv/bin/python bench/failover.py --rounds 5``; see docs/benchmarks.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -635,7 +636,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rows", nargs="+", default=["1-5"], metavar="N", help="rows to run, e.g. 1 3 or 2-4")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory / start-up table")
     parser.add_argument("--workdir", type=Path, help="where daemon logs go (default: a new temporary directory)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="save every round's outage here (bench/plots.py)")
     return parser
+
+
+def outages_json(results: dict[int, RowLab]) -> dict[str, object]:
+    """Every round's client-seen outage (None: no failover), per row and daemon."""
+    return {
+        "machine": machine_line(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rows": {
+            f"{number} {ROWS[number - 1].title}": {
+                "rfc_bound": rfc_bound(ROWS[number - 1]),
+                **{daemon: [r.outage for r in rounds] for daemon, rounds in rl.rounds.items()},
+            }
+            for number, rl in results.items()
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -670,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
     print("the last one before the cut for link down; seen on the client's wire)")
     print("detect = B advert - A advert, announce = B GARP/NA - B advert, client-lag = client - B GARP/NA")
     print(breakdown_table(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(outages_json(results), indent=1) + "\n")
     if not args.no_memory:
         print()
         print(f"one daemon alone (BACKUP, v2 adv 1), RSS {memory.SETTLE_AFTER_BACKUP:g} s after reaching BACKUP:")

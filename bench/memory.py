@@ -2,8 +2,7 @@
 
 A lone daemon (priority 90, state BACKUP, VRRPv2, advert_int 1) is started in a
 fresh lab host; we time it from ``Popen`` to its first "BACKUP" log line, wait
-one more second so start-up work (hafm builds its GARP frames in a thread) is
-done, and read ``VmRSS`` from ``/proc/PID/status`` for every process of the
+one more second so any start-up work left is done, and read ``VmRSS`` from ``/proc/PID/status`` for every process of the
 daemon: hafm is one process, keepalived ``--vrrp`` is a parent plus its VRRP
 child. Both figures go in the second table of ``bench/failover.py``; this file
 can also be run on its own (``sudo .venv/bin/python bench/memory.py``).
@@ -75,16 +74,21 @@ def tree_rss_kib(pid: int) -> tuple[int, int]:
     return total, len(pids)
 
 
-def daemon_config(kind: type[DaemonNode]) -> str:
-    """The lone Backup's configuration, the same for both daemons."""
-    make = instance_toml if kind is HafmNode else keepalived_conf
+IPV6_VIP = "2001:db8::100/64"
+
+
+def daemon_config(kind: type[DaemonNode], ipv6: bool = False) -> str:
+    """The lone Backup's configuration, the same for both daemons: v2 with an IPv4 VIP, or v3 with an IPv6 one."""
+    make = instance_toml if issubclass(kind, HafmNode) else keepalived_conf
+    if ipv6:
+        return make(priority=90, state="BACKUP", version=3, advert_int=1.0, vips=(IPV6_VIP,))
     return make(priority=90, state="BACKUP", version=2, advert_int=1.0)
 
 
-def measure_once(lab: Lab, name: str, kind: type[DaemonNode], workdir: Path) -> MemorySample:
+def measure_once(lab: Lab, name: str, kind: type[DaemonNode], workdir: Path, ipv6: bool = False) -> MemorySample:
     """Start ``kind`` on a new lab host ``name``; time to BACKUP and settled RSS. Stops it again."""
     host = lab.add_host(name, f"198.51.100.{60 + len(lab.hosts)}/24")
-    node = kind(host=host, config=daemon_config(kind), workdir=workdir)
+    node = kind(host=host, config=daemon_config(kind, ipv6), workdir=workdir)
     if isinstance(node, HafmNode):
         node.log_level = "info"  # debug logging would be work keepalived is not doing
     started = time.monotonic()
@@ -101,20 +105,31 @@ def measure_once(lab: Lab, name: str, kind: type[DaemonNode], workdir: Path) -> 
         rss, processes = tree_rss_kib(node.proc.pid)
     finally:
         node.stop(timeout=5)
-    label = "hafm" if kind is HafmNode else "keepalived"
-    return MemorySample(daemon=label, rss_kib=rss, processes=processes, startup_to_backup=startup)
+    return MemorySample(daemon=label_of(kind), rss_kib=rss, processes=processes, startup_to_backup=startup)
 
 
-def measure(workdir: Path, rounds: int, prefix: str = "bmem") -> dict[str, list[MemorySample]]:
-    """``rounds`` starts of each daemon, alternating which goes first, in one lab."""
-    samples: dict[str, list[MemorySample]] = {"hafm": [], "keepalived": []}
+def label_of(kind: type[DaemonNode]) -> str:
+    """The daemon's name in the tables: a ``bench_label`` class attribute, else hafm or keepalived."""
+    return getattr(kind, "bench_label", "hafm" if issubclass(kind, HafmNode) else "keepalived")
+
+
+def measure(
+    workdir: Path,
+    rounds: int,
+    prefix: str = "bmem",
+    kinds: list[type[DaemonNode]] | None = None,
+    ipv6: bool = False,
+) -> dict[str, list[MemorySample]]:
+    """``rounds`` starts of each daemon (default hafm and keepalived), alternating the order, in one lab.
+
+    ``ipv6``: a VRRPv3 instance with an IPv6 VIP instead of v2 with an IPv4 one.
+    """
+    order = list(kinds) if kinds is not None else [HafmNode, KeepalivedNode]
+    samples: dict[str, list[MemorySample]] = {label_of(kind): [] for kind in order}
     with Lab(prefix=prefix, workdir=workdir / "lab") as lab:
         for round_no in range(rounds):
-            kinds: list[type[DaemonNode]] = [HafmNode, KeepalivedNode]
-            if round_no % 2:
-                kinds.reverse()
-            for kind in kinds:
-                sample = measure_once(lab, f"m{len(lab.hosts)}", kind, workdir / f"mem{round_no}")
+            for kind in order if round_no % 2 == 0 else reversed(order):
+                sample = measure_once(lab, f"m{len(lab.hosts)}", kind, workdir / f"mem{round_no}", ipv6)
                 samples[sample.daemon].append(sample)
     return samples
 

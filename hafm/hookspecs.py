@@ -75,7 +75,7 @@ class CheckType:
     """A kind of health check, e.g. ``http``, selected by ``type = "http"``.
 
     ``validate`` receives only the type's own keys (the common keys ``type``,
-    ``interval``, ``timeout``, ``fall``, ``rise``, ``weight``, ``init_state``
+    ``interval``, ``fast_interval``, ``timeout``, ``fall``, ``rise``, ``weight``, ``init_state``
     are removed by the config loader) and returns one ``(key, message)`` per
     problem; an empty list means valid.  ``create`` is only called with
     options that passed ``validate`` and returns the probe for that check.

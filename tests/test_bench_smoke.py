@@ -1,12 +1,15 @@
-"""bench/failover.py and bench/memory.py: they import, --help works, and their pure helpers compute right.
+"""bench/*.py: they import, --help works, and their pure helpers compute right.
 
-No lab is built here: the benchmark itself needs root and minutes (docs/benchmarks.md).
+No lab is built here, except by the one ``netns`` test that runs ``bench/scale.py --quick``
+(the benchmarks themselves need root and minutes: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +46,16 @@ def fo() -> ModuleType:
 @pytest.fixture(scope="module")
 def mem() -> ModuleType:
     return _load("memory")
+
+
+@pytest.fixture(scope="module")
+def scale() -> ModuleType:
+    return _load("scale")
+
+
+@pytest.fixture(scope="module")
+def plots() -> ModuleType:
+    return _load("plots")
 
 
 def test_help_runs_without_root_or_lab() -> None:
@@ -217,3 +230,178 @@ def test_memory_table_format(mem: ModuleType) -> None:
     lines = mem.format_memory_table(samples).splitlines()
     assert "60.0 [60.0-60.0]" in lines[1] and "0.600" in lines[1]
     assert lines[2].split()[:2] == ["keepalived", "2"] and "0.060 [0.050-0.070]" in lines[2]
+
+
+# -- bench/scale.py -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["scale.py", "plots.py"])
+def test_scale_and_plots_help(script: str) -> None:
+    result = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout or "--scale" in result.stdout
+
+
+def test_scale_cases_are_the_issues(scale: ModuleType) -> None:
+    titles = [case.title for case in scale.cases(quick=False)]
+    assert titles[:4] == [f"{n} inst v2 adv 1" for n in (1, 50, 100, 200)]
+    assert titles[4:8] == [f"{n} inst v3 adv 0.1" for n in (1, 50, 100, 200)]
+    assert titles[8] == "1 inst + 50 HTTP checks at 1 s"
+    assert max(case.instances for case in scale.cases(quick=True)) == 2
+    assert scale.vip(200) == "203.0.113.200/32"
+    with pytest.raises(ValueError, match="at most 254"):
+        scale.vip(255)
+
+
+def test_scale_hafm_config_is_valid(scale: ModuleType, tmp_path: Path) -> None:
+    from hafm.config.loader import load_config
+    from hafm.plugin_manager import check_types, make_plugin_manager
+
+    validators = {name: kind.validate for name, kind in check_types(make_plugin_manager()).items()}
+    header = "[global]\ninclude = []\nplugin_dirs = []\n\n"
+    for case in (scale.Case(instances=200, version=3, advert_int=0.1), scale.cases(quick=False)[-1]):
+        path = tmp_path / "hafm.toml"
+        path.write_text(header + scale.hafm_config(case, priority=100, state="MASTER", address="198.51.100.1"))
+        config = load_config(path, check_validators=validators)
+        assert len(config.instances) == case.instances
+        assert len(config.checks) == case.checks
+        if case.checks:
+            assert len(config.instances["VI_1"].track_check) == case.checks
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived is not installed")
+def test_scale_keepalived_config_passes_keepalived_config_test(scale: ModuleType, tmp_path: Path) -> None:
+    case = scale.cases(quick=True)[-1]  # two curl checks
+    text = scale.keepalived_config(case, priority=100, state="MASTER", address="198.51.100.1")
+    assert text.count("global_defs") == 1 and text.count("vrrp_script") == 2 and "track_script" in text
+    path = tmp_path / "keepalived.conf"
+    path.write_text(text)
+    result = subprocess.run(
+        ["keepalived", "--config-test", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_parse_cpu_ticks_counts_from_the_last_parenthesis(scale: ModuleType) -> None:
+    # pid (comm) state ppid ... utime(14) stime(15) cutime(16) cstime(17) ...
+    fields = ["S", "1", "1", "1", "0", "-1", "0", "0", "0", "0", "0", "100", "20", "7", "3", "20", "0"]
+    assert scale.parse_cpu_ticks("42 (evil) name) " + " ".join(fields)) == 130
+    assert scale.cpu_percent(scale.CLK_TCK * 2, 4.0) == pytest.approx(50.0)
+
+
+def test_tree_cpu_ticks_includes_reaped_children(scale: ModuleType) -> None:
+    before = scale.tree_cpu_ticks(os.getpid())
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    subprocess.run([sys.executable, "-c", burn], check=True)  # reaped: lands in our cutime
+    assert scale.tree_cpu_ticks(os.getpid()) - before >= 0.2 * scale.CLK_TCK
+
+
+def test_vip_sample_and_worst(scale: ModuleType) -> None:
+    expected = ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+    sample = scale.vip_sample(expected, {"203.0.113.1", "203.0.113.2", "198.51.100.1"}, {"203.0.113.2"})
+    assert sample == scale.VipSample(on_master=2, on_backup=1, missing=1, duplicated=1)
+    result = scale.Result(
+        daemon="hafm", case="3 inst v2 adv 1", instances=3, settled=None, cpu_master=1.0, cpu_backup=0.5,
+        rss_master_mib=30.0, rss_backup_mib=30.0,
+        vips=[scale.VipSample(on_master=3, on_backup=0, missing=0, duplicated=0), sample],
+    )  # fmt: skip
+    assert result.worst == sample
+    assert scale.vip_cell(result) == "2/3 a, 1 b (1 missing, 1 dup), never settled"
+    table = scale.scale_table({"hafm": [result]}).splitlines()
+    assert table[2].split()[:6] == ["3", "inst", "v2", "adv", "1", "hafm"]
+
+
+def test_plot_series(plots: ModuleType, tmp_path: Path) -> None:
+    def result(case: str, instances: int, cpu: float) -> dict[str, object]:
+        return {"case": case, "instances": instances, "cpu_master": cpu, "cpu_backup": cpu / 2}
+
+    scale_json = {
+        "scale": {
+            "hafm": [result("50 inst v3 adv 0.1", 50, 4.0), result("1 inst v3 adv 0.1", 1, 1.0)],
+            "keepalived": [result("1 inst + 50 HTTP checks at 1 s", 1, 50.0)],
+        }
+    }
+    assert plots.cpu_series(scale_json) == {
+        "v3 adv 0.1": {"hafm master": [(1, 1.0), (50, 4.0)], "hafm backup": [(1, 0.5), (50, 2.0)]}
+    }
+    failover_json = {"rows": {"1 v2 adv 1 SIGTERM": {"rfc_bound": 0.648, "hafm": [0.66, None], "keepalived": [0.67]}}}
+    assert plots.outage_points(failover_json) == [
+        ("1 v2 adv 1 SIGTERM", "keepalived", [0.67], 0.648),
+        ("1 v2 adv 1 SIGTERM", "hafm", [0.66], 0.648),
+    ]
+    pytest.importorskip("matplotlib")
+    plots.plot_cpu(scale_json, tmp_path / "cpu.svg")
+    plots.plot_failover(failover_json, tmp_path / "failover.svg")
+    assert (tmp_path / "cpu.svg").read_text().lstrip().startswith("<?xml")
+    assert "<svg" in (tmp_path / "failover.svg").read_text()
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("keepalived") is None, reason="needs root and keepalived")
+def test_scale_quick_runs(tmp_path: Path) -> None:
+    """The CI smoke run: one small case of each daemon and one start-up round, figures saved."""
+    out = tmp_path / "scale.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "scale.py"), "--quick", "--only", "1 inst v2 adv 1", "--json", str(out),
+         "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 inst v2 adv 1" in result.stdout and "start-up to BACKUP" in result.stdout
+    saved = json.loads(out.read_text())
+    assert set(saved["scale"]) == {"keepalived", "hafm"}
+    assert all(r["vips"] for found in saved["scale"].values() for r in found)
+
+
+# -- bench/appdown.py -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def appdown() -> ModuleType:
+    return _load("appdown")
+
+
+def test_appdown_variants_configs_are_valid(appdown: ModuleType, tmp_path: Path) -> None:
+    from hafm.config.loader import load_config
+    from hafm.plugin_manager import check_types, make_plugin_manager
+
+    validators = {name: kind.validate for name, kind in check_types(make_plugin_manager()).items()}
+    header = "[global]\ninclude = []\nplugin_dirs = []\n\n"
+    for variant in appdown.VARIANTS:
+        text = appdown.config(variant, priority=100, state="MASTER")
+        path = tmp_path / f"{variant.name.replace(' ', '-')}.conf"
+        if variant.daemon is appdown.KeepalivedNode:
+            path.write_text(text)
+            if shutil.which("keepalived") is not None:
+                check = subprocess.run(["keepalived", "--config-test", "-f", str(path)], capture_output=True, text=True)
+                assert check.returncode == 0, check.stderr
+            continue
+        path.write_text(header + text)
+        config = load_config(path, check_validators=validators)
+        check = config.checks["app"]
+        assert (check.interval, check.fall, check.weight) == (1.0, 2, -20)
+        assert check.fast_interval == variant.fast_interval
+        assert config.instances["VI_1"].resign_below == variant.resign_below
+        backup = tmp_path / "backup.toml"
+        backup.write_text(header + appdown.config(variant, priority=90, state="BACKUP"))
+        assert load_config(backup, check_validators=validators).instances["VI_1"].resign_below is None
+
+
+def test_appdown_help() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "appdown.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "--rounds" in result.stdout
+
+
+def test_before_tree_is_the_hafm_that_runs_even_from_a_checkout(scale: ModuleType, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "hafm").mkdir(parents=True)
+    (tree / "hafm" / "__init__.py").write_text("")
+    (tree / "hafm" / "__main__.py").write_text("print('the other tree')\n")
+    scale.variants(tree)
+    node = object.__new__(scale.TreeHafmNode)  # argv() needs no lab host
+    node.config_path, node.log_level = tmp_path / "x.toml", "info"
+    repo = BENCH.parent  # its own hafm/ would win if the working directory came first on sys.path
+    result = subprocess.run(node.argv(), cwd=repo, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "the other tree\n", result.stderr

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hafm.config.loader import load_config
 from hafm.config.model import CheckConfig
+from hafm.errors import ConfigError
 from hafm.hooks import CheckType, Probe, ProbeResult
-from hafm.shell.checks import CheckRunner, run_probe
+from hafm.shell import checks as checks_module
+from hafm.shell.checks import CheckRunner, next_delay, run_probe
 from hafm.vrrp.tracking import CheckState, Tracked, effective_priority
 
 # Async tests run on asyncio through anyio's pytest plugin (no pytest-asyncio needed).
@@ -242,3 +248,107 @@ async def test_runner_reports_every_probe_with_its_duration() -> None:
 def test_runner_rejects_unknown_type() -> None:
     with pytest.raises(ValueError, match="unknown check type.*nope"):
         CheckRunner({"c": CheckConfig(name="c", type="nope")}, {}, lambda *a: None)
+
+
+# -- fast_interval (HAProxy's fastinter) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fast", "up", "last_ok", "expected"),
+    [
+        (0.1, True, False, 0.1),  # up, failed, fall not reached yet: confirm quickly
+        (0.1, True, True, 2.0),  # up and fine: steady-state probing
+        (0.1, False, False, 2.0),  # fall reached, the check is down: back to the interval
+        (0.1, False, True, 2.0),  # down, rising: the brief's fastinter is for the fall side only
+        (None, True, False, 2.0),  # no fast_interval configured
+    ],
+)
+def test_next_delay(fast: float | None, up: bool, last_ok: bool, expected: float) -> None:
+    check = CheckConfig(name="c", type="t", interval=2.0, fast_interval=fast)
+    assert next_delay(check, up, last_ok) == expected
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``condition`` on the running loop; a generous bound, not a timing assertion."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+    return True
+
+
+async def test_fast_interval_confirms_a_failure_before_the_next_interval() -> None:
+    behaviour: dict[str, Any] = {"c": {"ok": False}}
+    # Without fast_interval the second of three failures would come 60 s after the first.
+    checks = {"c": CheckConfig(name="c", type="scripted", interval=60, fast_interval=0.01, fall=3, init_state="up")}
+    changes: list[tuple[str, bool, str]] = []
+    runner = CheckRunner(checks, {"scripted": scripted_type("scripted", behaviour)}, lambda *a: changes.append(a))
+    runner.start()
+    try:
+        assert await wait_for(lambda: bool(changes))
+        assert changes == [("c", False, "run 3")]
+        await asyncio.sleep(0.05)
+        assert behaviour["c"]["runs"] == 3, "once down, probing is back at the 60 s interval"
+    finally:
+        await runner.stop()
+
+
+async def test_a_probe_that_ignores_cancellation_is_not_started_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checks_module, "CANCEL_GRACE", 0.02)
+    release = asyncio.Event()
+    runs = 0
+
+    async def stubborn() -> ProbeResult:
+        nonlocal runs
+        runs += 1
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+        return ProbeResult(ok=True, detail="finally")
+
+    kind = CheckType(name="stubborn", validate=_no_keys, create=lambda check: stubborn, plugin="test_plugin")
+    checks = {"c": CheckConfig(name="c", type="stubborn", interval=0.01, timeout=0.02, fall=2, init_state="up")}
+    changes: list[tuple[str, bool, str]] = []
+    runner = CheckRunner(checks, {"stubborn": kind}, lambda *a: changes.append(a))
+    runner.start()
+    try:
+        # Before, the runner waited for the probe forever and the check stayed up.
+        assert await wait_for(lambda: bool(changes))
+        assert changes == [("c", False, "the previous run is still hung; not started again")]
+        assert runs == 1
+        release.set()
+        assert await wait_for(lambda: runs >= 2), "started again once the hung run ended"
+    finally:
+        release.set()
+        await runner.stop()
+
+
+async def test_each_result_is_logged_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    behaviour: dict[str, Any] = {"c": {"ok": True}}
+    checks = {"c": CheckConfig(name="c", type="scripted", interval=0.01)}
+    runner = CheckRunner(checks, {"scripted": scripted_type("scripted", behaviour)}, lambda *a: None)
+    with caplog.at_level(logging.DEBUG, logger="hafm.shell.checks"):
+        runner.start()
+        await wait_for(lambda: behaviour["c"].get("runs", 0) >= 3)
+        await runner.stop()
+    records = [r for r in caplog.records if r.name == "hafm.shell.checks"]
+    assert {r.levelno for r in records} == {logging.DEBUG}
+    assert records[0].getMessage() == "check c: ok (run 1)"
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("0", "check.c.fast_interval: 0 is out of range 0.01..86400"),
+        ('"1s"', "check.c.fast_interval: expected a number, got string '1s'"),
+    ],
+)
+def test_fast_interval_is_validated_like_interval(tmp_path: Path, value: str, error: str) -> None:
+    path = tmp_path / "hafm.toml"
+    head = '[global]\ninclude = []\nplugin_dirs = []\n[vrrp_instance.VI_1]\ninterface = "eth0"\n'
+    head += 'virtual_router_id = 51\nvirtual_ipaddress = ["198.51.100.100/24"]\n'
+    path.write_text(head + f'[check.c]\ntype = "script"\nscript = "/bin/true"\nfast_interval = {value}\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.messages == [f"{path}: {error}"]
+    path.write_text(head + '[check.c]\ntype = "script"\nscript = "/bin/true"\nfast_interval = 0.25\n')
+    assert load_config(path).checks["c"].fast_interval == 0.25

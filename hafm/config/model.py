@@ -108,6 +108,8 @@ class CheckConfig:
     name: str
     type: str = field(metadata=key(schema.string))
     interval: float = field(default=1.0, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
+    # HAProxy's fastinter: the interval between a first failure and `fall` (None: `interval`).
+    fast_interval: float | None = field(default=None, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
     timeout: float = field(default=1.0, metadata=key(schema.number(MIN_CHECK_TIME, MAX_CHECK_TIME)))
     fall: int = field(default=1, metadata=key(schema.integer(1)))
     rise: int = field(default=1, metadata=key(schema.integer(1)))

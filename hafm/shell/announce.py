@@ -1,70 +1,71 @@
 """Gratuitous ARP (IPv4) and unsolicited Neighbor Advertisements (IPv6) for VIPs.
 
-Frames are built with scapy and sent as cached bytes through one send-only
-AF_PACKET socket per interface.  scapy costs ~45 MiB and ~0.3 s to import, so
-the daemon never imports it: at start-up :meth:`Announcer.prepare` runs
-``python -m hafm.shell.announce MAC ADDRESS...`` once, which builds the frames and
-prints them as hex.  Becoming Master then costs only the ``send()`` calls.
+Both are fixed layouts, so they are packed here with :mod:`struct` (a few
+microseconds per VIP) and sent as cached bytes through one send-only AF_PACKET
+socket per interface.  scapy would cost ~45 MiB and ~0.3 s to import, which is
+why an earlier version built them in a child process at start-up;
+``tests/test_announce.py`` keeps scapy as the oracle, byte for byte.
 """
 
 from __future__ import annotations
 
-import asyncio
+import ipaddress
 import logging
 import socket
-import sys
+import struct
 
 from hafm.config.model import Vip
+from hafm.vrrp.codec import checksum
+
+__all__ = ["Announcer", "build_frame", "gratuitous_arp", "unsolicited_na"]
 
 log = logging.getLogger(__name__)
 
-BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
-ALL_NODES_MAC = "33:33:00:00:00:01"
-ALL_NODES = "ff02::1"
+BROADCAST_MAC = b"\xff" * 6
+ALL_NODES_MAC = b"\x33\x33\x00\x00\x00\x01"
+ALL_NODES = ipaddress.IPv6Address("ff02::1")
+ETH_P_IP, ETH_P_ARP, ETH_P_IPV6 = 0x0800, 0x0806, 0x86DD
+ARP_REQUEST = 1
+ARPHRD_ETHER = 1
+IPPROTO_ICMPV6 = 58
+ND_NEIGHBOR_ADVERT = 136
+NA_ROUTER, NA_OVERRIDE = 0x80000000, 0x20000000  # RFC 4861 §4.4 flags (S, solicited, stays 0)
+ND_OPT_TARGET_LL_ADDR = 2
+
+
+def _mac(mac: str) -> bytes:
+    packed = bytes.fromhex(mac.replace(":", ""))
+    if len(packed) != 6:
+        raise ValueError(f"{mac!r} is not an Ethernet address")
+    return packed
 
 
 def gratuitous_arp(address: str, mac: str) -> bytes:
     """An ARP request for ``address`` from ``address`` (RFC 5798 §6.4.2 / RFC 5227 announcement)."""
-    from scapy.layers.l2 import ARP, Ether
-
-    frame = Ether(src=mac, dst=BROADCAST_MAC) / ARP(
-        op=1, hwsrc=mac, psrc=address, hwdst="00:00:00:00:00:00", pdst=address
-    )
-    return bytes(frame)
+    hw, ip = _mac(mac), ipaddress.IPv4Address(address).packed
+    ether = BROADCAST_MAC + hw + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", ARPHRD_ETHER, ETH_P_IP, 6, 4, ARP_REQUEST) + hw + ip + b"\0" * 6 + ip
+    return ether + arp
 
 
 def unsolicited_na(address: str, mac: str) -> bytes:
-    """An unsolicited Neighbor Advertisement: R=1, S=0, O=1, target = the VIP (RFC 5798 §6.4.2)."""
-    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
-    from scapy.layers.l2 import Ether
-
-    frame = (
-        Ether(src=mac, dst=ALL_NODES_MAC)
-        / IPv6(src=address, dst=ALL_NODES, hlim=255)
-        / ICMPv6ND_NA(R=1, S=0, O=1, tgt=address)
-        / ICMPv6NDOptDstLLAddr(lladdr=mac)
-    )
-    return bytes(frame)
+    """An unsolicited Neighbor Advertisement: R=1, S=0, O=1, target = the VIP (RFC 5798 §6.4.2),
+    with the target link-layer address option, from the VIP to all nodes, hop limit 255."""
+    hw, source = _mac(mac), ipaddress.IPv6Address(address).packed
+    option = struct.pack("!BB", ND_OPT_TARGET_LL_ADDR, 1) + hw  # length in units of 8 octets
+    body = struct.pack("!I", NA_ROUTER | NA_OVERRIDE) + source + option
+    # RFC 4443 §2.3: the checksum covers the RFC 8200 §8.1 pseudo-header.
+    length = 4 + len(body)
+    pseudo = source + ALL_NODES.packed + struct.pack("!I3xB", length, IPPROTO_ICMPV6)
+    value = checksum(pseudo + struct.pack("!BBH", ND_NEIGHBOR_ADVERT, 0, 0) + body)
+    icmp = struct.pack("!BBH", ND_NEIGHBOR_ADVERT, 0, value) + body
+    ipv6 = struct.pack("!IHBB", 6 << 28, length, IPPROTO_ICMPV6, 255) + source + ALL_NODES.packed
+    return ALL_NODES_MAC + hw + struct.pack("!H", ETH_P_IPV6) + ipv6 + icmp
 
 
 def build_frame(address: str, mac: str) -> bytes:
+    """The announcement frame for one VIP address (either family) from ``mac``."""
     return unsolicited_na(address, mac) if ":" in address else gratuitous_arp(address, mac)
-
-
-async def build_frames(mac: str, addresses: list[str]) -> dict[str, bytes]:
-    """Build the frames in a child process, so that scapy never lives in the daemon."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hafm.shell.announce", mac, *addresses,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(err.decode(errors="replace").strip().splitlines()[-1:] or "frame builder failed")
-    frames = {}
-    for line in out.decode().splitlines():
-        address, frame = line.split()
-        frames[address] = bytes.fromhex(frame)
-    return frames
 
 
 class Announcer:
@@ -81,14 +82,12 @@ class Announcer:
 
         Protocol 0: a send-only packet socket.  ETH_P_ALL would also receive a copy of
         every frame on the interface, and its bind() waits for an RCU grace period (~15 ms).
+        (A coroutine for the daemon's sake: it was one while a child process built the frames.)
         """
-        missing = [str(v.address.ip) for v in vips if str(v.address.ip) not in self.frames]
-        if missing:
-            try:
-                self.frames.update(await build_frames(self.mac, missing))
-            except (OSError, RuntimeError, ValueError) as exc:
-                log.warning("%s: frame builder child failed (%s); building the frames here", self.interface, exc)
-                self.frames.update({address: build_frame(address, self.mac) for address in missing})
+        for vip in vips:
+            address = str(vip.address.ip)
+            if address not in self.frames:
+                self.frames[address] = build_frame(address, self.mac)
         if self._sock is None:
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             self._sock.bind((self.interface, 0))
@@ -108,15 +107,3 @@ class Announcer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-
-
-def main(argv: list[str]) -> int:
-    """``python -m hafm.shell.announce MAC ADDRESS...``: one ``ADDRESS HEX`` line per frame."""
-    mac, *addresses = argv
-    for address in addresses:
-        print(address, build_frame(address, mac).hex())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

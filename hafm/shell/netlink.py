@@ -15,12 +15,9 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_LINK
-
 from hafm.config.model import IPAddress, IPInterface, Vip
 from hafm.errors import NetlinkProblem
+from hafm.shell.pyroute2_lean import RTMGRP_LINK, AsyncIPRoute, NetlinkError
 
 log = logging.getLogger(__name__)
 
