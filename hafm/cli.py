@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--event", choices=("term", "kill", "linkdown"), default="term", help="how the master fails (default term)"
     )
     demo.add_argument("--version-vrrp", type=int, choices=(2, 3), default=2, dest="vrrp_version", help="VRRP version")
+    demo.add_argument(
+        "--tomcat", action="store_true", help="real Tomcat servers (Debian's tomcat10) instead of the stand-in"
+    )
     return parser
 
 
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "demo":
             from hafm.lab.demo import run_demo
 
-            return run_demo(keep=args.keep, event=args.event, vrrp_version=args.vrrp_version)
+            return run_demo(keep=args.keep, event=args.event, vrrp_version=args.vrrp_version, tomcat=args.tomcat)
         if command == "check-config":
             from hafm.config.check import run as check_config
 
