@@ -450,6 +450,19 @@ class VipWatcher:
         """Seconds since ``since`` during which two or more nodes held the VIP."""
         return self.seconds_with(lambda holders: len(holders) > 1, since)
 
+    def changes(self, name: str, holds: bool, since: float = 0.0) -> int:
+        """How often ``name`` gained (``holds``) or lost the VIP since ``since``."""
+        with self._lock:
+            events = list(self.events)
+        count, current = 0, False
+        for when, who, now in events:
+            if who != name:
+                continue
+            if now != current and now == holds and when >= since and when > self.started:
+                count += 1
+            current = now
+        return count
+
     def most_holders(self, since: float = 0.0) -> int:
         """The largest number of simultaneous holders since ``since``."""
         return max((len(holders) for start, end, holders in self.timeline() if end >= since), default=0)
