@@ -89,10 +89,16 @@ class CheckRunner:
         loop = asyncio.get_running_loop()
         state = self.states[check.name]
         next_at = loop.time()
+        first = True
         while True:
             result = await run_probe(probe, timeout=check.timeout, plugin=plugin)
             if state.record(result):
                 await self._notify(state)
+            elif first and not state.up and not result.ok:
+                # A check starts down: one that never succeeds never changes state, and without this
+                # line a wrong URL or a plugin that raises on every call would never say why.
+                log.warning("check %s: down from the start (%s)", check.name, result.detail)
+            first = False
             next_at += check.interval
             now = loop.time()
             if next_at < now:  # the probe overran: skip missed slots rather than burst
