@@ -466,3 +466,13 @@ class VipWatcher:
     def most_holders(self, since: float = 0.0) -> int:
         """The largest number of simultaneous holders since ``since``."""
         return max((len(holders) for start, end, holders in self.timeline() if end >= since), default=0)
+
+
+def install_dropin(directory: Path, name: str, source: str) -> Path:
+    """Write a ``conf.d``-style drop-in plugin ``directory/name`` (created if missing) as an operator
+    would: root's, mode 0644, since hafm refuses a drop-in that group or others could write."""
+    directory.mkdir(parents=True, exist_ok=True)
+    plugin = directory / name
+    plugin.write_text(source)
+    plugin.chmod(0o644)
+    return plugin

@@ -26,7 +26,7 @@ from scapy.layers.inet import IP
 from scapy.utils import rdpcap
 
 from hafm.lab.network import Lab
-from hafm.lab.nodes import DaemonNode, HafmPluginNode, check_toml, instance_toml, vip_holders
+from hafm.lab.nodes import DaemonNode, HafmPluginNode, check_toml, install_dropin, instance_toml, vip_holders
 
 A, B, CLIENT = "198.51.100.1", "198.51.100.2", "198.51.100.50"
 ADVERT_INT = 0.1
@@ -94,11 +94,7 @@ def flooding_notify(tmp_path: Path) -> Extension:
 
 
 def raising_check(tmp_path: Path) -> Extension:
-    plugins = tmp_path / "conf.d"
-    plugins.mkdir()
-    plugin = plugins / "boom.py"
-    plugin.write_text(RAISING_PLUGIN)
-    plugin.chmod(0o644)  # hafm refuses a drop-in that group or others could write
+    plugin = install_dropin(tmp_path / "conf.d", "boom.py", RAISING_PLUGIN)
     table = check_toml("boom", type="boom", interval=0.05, timeout=0.04, fall=1, rise=1)
 
     def verify(log: str) -> None:
@@ -110,7 +106,7 @@ def raising_check(tmp_path: Path) -> Extension:
         )
         assert "Traceback" not in log
 
-    return Extension(tables=table, plugin_dirs=(str(plugins),), verify=verify)
+    return Extension(tables=table, plugin_dirs=(str(plugin.parent),), verify=verify)
 
 
 def advert_times(pcap: Path, source: str) -> list[float]:
