@@ -5,6 +5,7 @@ No lab is built here: the benchmark itself needs root and minutes (docs/benchmar
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import subprocess
@@ -217,3 +218,27 @@ def test_memory_table_format(mem: ModuleType) -> None:
     lines = mem.format_memory_table(samples).splitlines()
     assert "60.0 [60.0-60.0]" in lines[1] and "0.600" in lines[1]
     assert lines[2].split()[:2] == ["keepalived", "2"] and "0.060 [0.050-0.070]" in lines[2]
+
+
+@pytest.mark.parametrize(("script", "option"), [("loss", "--scenarios"), ("partition", "--cycles")])
+def test_fault_benches_help_and_not_root(
+    script: str, option: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert option in result.stdout
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert _load(script).main([]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"bench/{script}.py: needs root" in err
+
+
+def test_loss_scenarios_parse_and_refuse_nonsense() -> None:
+    loss = _load("loss")
+    assert loss.parse_scenario("30:2:1") == loss.Scenario(30, 2, 1.0)
+    assert loss.parse_scenario("10:3:0.1").title == "10 % loss, VRRPv3 advert_int 0.1"
+    for bad in ("30:2", "x:2:1", "100:2:1", "30:4:1", "30:2:0.5", "30:3:0"):
+        with pytest.raises(argparse.ArgumentTypeError, match=bad):
+            loss.parse_scenario(bad)
