@@ -5,9 +5,10 @@ VIP 198.51.100.100; keepalived on ka (100) and kb (90), VRID 52, VIP 198.51.100.
 nftables in the bridge namespace drops each forwarded copy of a VRRP packet with probability p
 (``numgen random``), so both pairs live through the very same loss for the very same seconds.
 
-For each pair it counts flaps (the Backup taking the VIP, or the Master losing it) and the time
-two nodes held the VIP at once, next to the number of flaps the loss alone explains
-(:func:`hafm.lab.network.loss_flap_bound`).
+For each pair it counts flaps (the Backup taking the VIP, or the Master losing it), the time two
+nodes held the VIP at once, and the silences on the Backup's wire (no advert from its Master for a
+Master_Down_Interval, as tcpdump on the Backup's eth0 saw it), next to the number of flaps the loss
+alone explains (:func:`hafm.lab.network.loss_flap_bound`).
 
 Run ``sudo .venv/bin/python bench/loss.py`` (both scenarios, 60 s each, about 2.5 min) or
 ``--scenarios 30:2:1 --seconds 120 --rounds 3``; see docs/faults.md.
@@ -17,12 +18,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from failover import machine_line, new_workdir, preflight_problem
+from scapy.layers.inet import IP
+from scapy.utils import rdpcap
 
 from hafm.lab.network import Lab, loss_flap_bound, wait_until
 from hafm.lab.nodes import (
@@ -34,6 +38,7 @@ from hafm.lab.nodes import (
     keepalived_conf,
     start_mixed_nodes,
 )
+from hafm.vrrp.constants import master_down_interval
 
 HAFM_VIP, KEEPALIVED_VIP = "198.51.100.100", "198.51.100.101"
 
@@ -54,6 +59,7 @@ class Outcome:
     daemon: str
     flaps: int
     dual_seconds: float
+    silences: int  # times the Backup's wire carried no advert from its Master for a Master_Down_Interval
 
 
 DEFAULT_SCENARIOS = (Scenario(30, 2, 1.0), Scenario(10, 3, 0.1))
@@ -77,6 +83,16 @@ def flaps(watcher: VipWatcher, master: str, backup: str, since: float) -> int:
     return watcher.changes(backup, holds=True, since=since) + watcher.changes(master, holds=False, since=since)
 
 
+def silences(pcap: Path, master_ip: str, longer_than: float) -> int:
+    """Gaps longer than ``longer_than`` between the Master's adverts as captured on the Backup's eth0.
+
+    Each one entitles the Backup to take over, whether adverts were lost or sent late: a daemon
+    that flaps more often than this flapped without cause.
+    """
+    times = [float(p.time) for p in rdpcap(str(pcap)) if IP in p and p[IP].src == master_ip]
+    return sum(1 for earlier, later in zip(times, times[1:], strict=False) if later - earlier > longer_than)
+
+
 def run_once(scenario: Scenario, seconds: float, workdir: Path, number: int) -> list[Outcome]:
     """Both pairs up and settled, ``seconds`` of loss, then what each pair went through."""
     common = {"version": scenario.version, "advert_int": scenario.advert_int}
@@ -88,7 +104,7 @@ def run_once(scenario: Scenario, seconds: float, workdir: Path, number: int) -> 
         "ka": ("198.51.100.3/24", KeepalivedNode, keepalived_conf(priority=100, state="MASTER", **ka)),  # type: ignore[arg-type]
         "kb": ("198.51.100.4/24", KeepalivedNode, keepalived_conf(priority=90, **ka)),  # type: ignore[arg-type]
     }  # fmt: skip
-    with Lab(prefix=f"bloss{number}", workdir=workdir / f"run{number}") as lab:
+    with Lab(prefix=f"bl{os.getpid() % 100000}n{number}", workdir=workdir / f"run{number}") as lab:
         nodes = start_mixed_nodes(lab, lab.workdir, specs)
         lab.add_host("client", "198.51.100.50/24")
         pairs = {"hafm": ("ha", "hb", HAFM_VIP), "keepalived": ("ka", "kb", KEEPALIVED_VIP)}
@@ -96,17 +112,28 @@ def run_once(scenario: Scenario, seconds: float, workdir: Path, number: int) -> 
             if not wait_until(lambda m=master, v=vip: nodes[m].has_vip(v), timeout=15):  # type: ignore[misc]
                 raise SystemExit(f"bench/loss.py: {master} never took {vip}; logs in {lab.workdir}")
         time.sleep(3 * scenario.advert_int + 1)  # the Backups have heard their Master
+        mdi = master_down_interval(90, version=scenario.version, master_adver_interval=scenario.advert_int)
         with contextlib.ExitStack() as stack:
             watchers = {
                 daemon: stack.enter_context(VipWatcher({master: nodes[master], backup: nodes[backup]}, vip=vip))
                 for daemon, (master, backup, vip) in pairs.items()
             }
+            sniffers = {
+                daemon: nodes[backup].host.sniff(bpf_filter=f"ip proto 112 and src {nodes[master].host.ipv4.ip}")
+                for daemon, (master, backup, _vip) in pairs.items()
+            }
             since = time.monotonic()
             lab.vrrp_loss(scenario.percent)
             time.sleep(seconds)
             lab.vrrp_loss(0)
+            pcaps = {daemon: sniffer.stop() for daemon, sniffer in sniffers.items()}
             return [
-                Outcome(daemon, flaps(watchers[daemon], master, backup, since), watchers[daemon].dual_seconds(since))
+                Outcome(
+                    daemon,
+                    flaps(watchers[daemon], master, backup, since),
+                    watchers[daemon].dual_seconds(since),
+                    silences(pcaps[daemon], str(nodes[master].host.ipv4.ip), mdi),
+                )
                 for daemon, (master, backup, _vip) in pairs.items()
             ]
 
@@ -133,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or new_workdir()
     print(machine_line())
     print(f"{args.seconds:g} s of random VRRP loss per run, {args.rounds} run(s) per scenario; logs in {workdir}")
-    header = f"{'scenario':<38} {'run':>3} {'bound':>5}  {'hafm flaps':>10} {'dual s':>7}"
-    print(header + f"  {'keepalived flaps':>16} {'dual s':>7}")
+    print("flaps: the Backup took the VIP or the Master lost it; silences: Master_Down_Intervals without an")
+    print("advert on the Backup's wire (each entitles a takeover); dual s: seconds both held the VIP")
+    print(f"{'':<38} {'':>3} {'':>5}  {'hafm':^24}  {'keepalived':^24}")
+    columns = f"{'flaps':>6} {'silences':>8} {'dual s':>8}"
+    print(f"{'scenario':<38} {'run':>3} {'bound':>5}  {columns}  {columns}")
     number = 0
     for scenario in args.scenarios:
         bound = loss_flap_bound(scenario.percent / 100, round(args.seconds / scenario.advert_int))
@@ -142,11 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             number += 1
             found = {o.daemon: o for o in run_once(scenario, args.seconds, workdir, number)}
             h, k = found["hafm"], found["keepalived"]
-            print(
-                f"{scenario.title:<38} {run:>3} {bound:>5}  {h.flaps:>10} {h.dual_seconds:>7.3f}  "
-                f"{k.flaps:>16} {k.dual_seconds:>7.3f}",
-                flush=True,
-            )
+            cells = [f"{o.flaps:>6} {o.silences:>8} {o.dual_seconds:>8.3f}" for o in (h, k)]
+            print(f"{scenario.title:<38} {run:>3} {bound:>5}  {cells[0]}  {cells[1]}", flush=True)
     return 0
 
 

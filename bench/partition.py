@@ -12,6 +12,7 @@ Run ``sudo .venv/bin/python bench/partition.py --cycles 5``; see docs/faults.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ def run(kind: type[DaemonNode], version: int, advert_int: float, cycles: int, wa
         "b": ("198.51.100.2/24", conf(priority=90, **common)),  # type: ignore[arg-type]
     }
     name = "hafm" if kind is HafmNode else "keepalived"
-    with Lab(prefix=f"bpart{version}{name[0]}", workdir=workdir / f"{name}-v{version}") as lab:
+    with Lab(prefix=f"bp{os.getpid() % 100000}v{version}{name[0]}", workdir=workdir / f"{name}-v{version}") as lab:
         nodes = start_nodes(lab, lab.workdir, specs, kind=kind)
         a, b = nodes["a"], nodes["b"]
         client = lab.add_host("client", "198.51.100.50/24")
