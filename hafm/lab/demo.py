@@ -74,7 +74,10 @@ def run_demo(*, keep: bool = False, event: str = "term", vrrp_version: int = 2, 
     lab.start()
     try:
         if tomcat:
-            return _play_tomcat(lab, workdir, version=vrrp_version, advert_int=advert_int)
+            played = _play_tomcat(lab, workdir, version=vrrp_version, advert_int=advert_int)
+            if keep:
+                say(f"\nThe lab is still up (namespaces {lab.prefix}-*; Tomcat on port 8080); logs in {workdir}")
+            return played
         return _play(lab, workdir, keep=keep, event=event, version=vrrp_version, advert_int=advert_int)
     finally:
         if keep:

@@ -49,7 +49,8 @@ def test_frozen_master_hands_over_and_wins_back_cleanly(
         resumed = time.monotonic()
 
         # Exactly one Master (A, the higher priority) within 3 adverts of the resume.
-        assert wait_until(lambda: watcher.holders() == {"a"}, timeout=3 * advert_int + MARGIN), watcher.timeline()
+        one = wait_until(lambda: watcher.holders() == {"a"}, timeout=3 * advert_int + MARGIN, interval=0.005)
+        assert one, watcher.timeline()
         settled = time.monotonic() - resumed
         assert b.wait_state("BACKUP", timeout=0.5), b.log
         assert a.state() == "MASTER", a.log
