@@ -138,6 +138,17 @@ def run_once(scenario: Scenario, seconds: float, workdir: Path, number: int) -> 
             ]
 
 
+def prepare(prog: str, workdir: Path | None) -> Path | None:
+    """The work directory, once the machine line is printed; None (and one line on stderr) if the
+    bench cannot run here. Shared with bench/partition.py."""
+    reason = preflight_problem()
+    if reason is not None:
+        print(f"{prog}: {reason}", file=sys.stderr)
+        return None
+    print(machine_line())
+    return workdir or new_workdir()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/loss.py", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -153,12 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.seconds <= 0:
         parser.error("--rounds must be at least 1 and --seconds positive")
-    reason = preflight_problem()
-    if reason is not None:
-        print(f"bench/loss.py: {reason}", file=sys.stderr)
+    workdir = prepare("bench/loss.py", args.workdir)
+    if workdir is None:
         return 1
-    workdir = args.workdir or new_workdir()
-    print(machine_line())
     print(f"{args.seconds:g} s of random VRRP loss per run, {args.rounds} run(s) per scenario; logs in {workdir}")
     print("flaps: the Backup took the VIP or the Master lost it; silences: Master_Down_Intervals without an")
     print("advert on the Backup's wire (each entitles a takeover); dual s: seconds both held the VIP")

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from failover import machine_line, new_workdir, preflight_problem
+from loss import prepare
 
 from hafm.lab.network import Lab, wait_until
 from hafm.lab.nodes import VIP4, DaemonNode, HafmNode, KeepalivedNode, instance_toml, keepalived_conf, start_nodes
@@ -76,12 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cycles < 1 or args.wait <= 0:
         parser.error("--cycles must be at least 1 and --wait positive")
-    reason = preflight_problem()
-    if reason is not None:
-        print(f"bench/partition.py: {reason}", file=sys.stderr)
+    workdir = prepare("bench/partition.py", args.workdir)
+    if workdir is None:
         return 1
-    workdir = args.workdir or new_workdir()
-    print(machine_line())
     for version, advert_int in ((2, 1.0), (3, 0.1)):
         for kind in (HafmNode, KeepalivedNode):
             print(run(kind, version, advert_int, args.cycles, args.wait, workdir), flush=True)
