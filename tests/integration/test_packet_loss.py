@@ -53,7 +53,8 @@ def test_random_vrrp_loss_flaps_no_more_than_the_loss_explains(
         f"{dropped} of {copies} copies dropped, {flaps} flaps (bound {bound}), two holders for {dual:.3f} s"
     )
     # The loss was real and at the rate asked: each forwarded copy is dropped with probability p.
-    assert copies >= 2 * adverts - 2, f"only {copies} VRRP copies crossed the bridge for {adverts} adverts"
+    # Two ports (B and the client) per advert; the rule goes in a moment after the sleep's clock starts.
+    assert copies >= 2 * adverts * 0.95, f"only {copies} VRRP copies crossed the bridge for {adverts} adverts"
     expected = copies * percent / 100
     assert abs(dropped - expected) <= 4 * math.sqrt(expected * (1 - percent / 100)) + 2, (
         f"{dropped} VRRP copies dropped, expected about {expected:.0f} of {copies}"
