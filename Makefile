@@ -2,7 +2,7 @@
 # root), a .venv with hafm in editable mode and its test extras.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := iproute2 nftables keepalived tcpdump tshark procps curl
+APT_PACKAGES := iproute2 nftables keepalived tcpdump tshark procps curl tomcat10
 PYTEST_ARGS ?=
 
 .PHONY: test demo lint typecheck unit sysdeps venv clean bench
@@ -24,7 +24,8 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-# Debian packages the daemon and its tests use; only installed when missing.
+# Debian packages the daemon and its tests use; only installed when missing. tomcat10's own
+# service would listen on the host's port 8080: it is disabled, the lab runs Tomcat per namespace.
 sysdeps:
 	@if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
 		missing=""; \
@@ -34,6 +35,10 @@ sysdeps:
 		if [ -n "$$missing" ]; then \
 			echo "installing:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi; \
+		if command -v systemctl >/dev/null && systemctl is-enabled tomcat10 >/dev/null 2>&1; then \
+			echo "tomcat10: disabling the system service (the lab starts Tomcat in namespaces only)"; \
+			systemctl disable --now tomcat10 >/dev/null 2>&1 || true; \
 		fi; \
 	else \
 		echo "not root: skipping apt packages ($(APT_PACKAGES)); netns tests will be skipped"; \

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VRID=ADDR,...",
         help="routers allowed on VRID; any other source is an unknown router (repeatable)",
     )
+    demo.add_argument(
+        "--tomcat", action="store_true", help="real Tomcat servers (Debian's tomcat10) instead of the stand-in"
+    )
     return parser
 
 
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "demo":
             from hafm.lab.demo import run_demo
 
-            return run_demo(keep=args.keep, event=args.event, vrrp_version=args.vrrp_version)
+            return run_demo(keep=args.keep, event=args.event, vrrp_version=args.vrrp_version, tomcat=args.tomcat)
         if command == "check-config":
             from hafm.config.check import run as check_config
 

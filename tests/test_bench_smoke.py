@@ -6,6 +6,7 @@ No lab is built here, except by the one ``netns`` test that runs ``bench/scale.p
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -405,3 +406,27 @@ def test_before_tree_is_the_hafm_that_runs_even_from_a_checkout(scale: ModuleTyp
     repo = BENCH.parent  # its own hafm/ would win if the working directory came first on sys.path
     result = subprocess.run(node.argv(), cwd=repo, capture_output=True, text=True, timeout=60)
     assert result.stdout == "the other tree\n", result.stderr
+
+
+@pytest.mark.parametrize(("script", "option"), [("loss", "--scenarios"), ("partition", "--cycles")])
+def test_fault_benches_help_and_not_root(
+    script: str, option: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert option in result.stdout
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert _load(script).main([]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"bench/{script}.py: needs root" in err
+
+
+def test_loss_scenarios_parse_and_refuse_nonsense() -> None:
+    loss = _load("loss")
+    assert loss.parse_scenario("30:2:1") == loss.Scenario(30, 2, 1.0)
+    assert loss.parse_scenario("10:3:0.1").title == "10 % loss, VRRPv3 advert_int 0.1"
+    for bad in ("30:2", "x:2:1", "100:2:1", "30:4:1", "30:2:0.5", "30:3:0"):
+        with pytest.raises(argparse.ArgumentTypeError, match=bad):
+            loss.parse_scenario(bad)

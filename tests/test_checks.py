@@ -24,7 +24,7 @@ import pytest
 from hafm.config.model import CheckConfig
 from hafm.hooks import CheckType, ProbeResult
 from hafm.plugin_manager import check_types, make_plugin_manager
-from hafm.shell.checks import run_probe
+from hafm.shell.checks import CheckRunner, run_probe
 from hafm_plugins import check_file
 
 TYPES = check_types(make_plugin_manager(load_entry_points=False))
@@ -514,3 +514,56 @@ def test_ping_validation() -> None:
 def test_script_check_refuses_a_relative_program_path() -> None:
     problems = TYPES["script"].validate({"script": "bin/check.sh --quick"})
     assert problems and problems[0][0] == "script" and "relative path" in problems[0][1]
+
+
+def _run_checks_briefly(check: CheckConfig, probe_factory: Any, probes: int = 5) -> list[tuple[str, bool, str]]:
+    """Run one check through CheckRunner until its probe has run ``probes`` times; the on_change calls."""
+    changes: list[tuple[str, bool, str]] = []
+    calls = 0
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        def create(_check: CheckConfig) -> Any:
+            async def probe() -> ProbeResult:
+                nonlocal calls
+                calls += 1
+                if calls >= probes:
+                    done.set()
+                return await probe_factory(calls)
+
+            return probe
+
+        types = {check.type: CheckType(name=check.type, validate=lambda o: [], create=create, plugin="boom.py")}
+        runner = CheckRunner({check.name: check}, types, lambda *change: changes.append(change))
+        runner.start()
+        await asyncio.wait_for(done.wait(), 5)
+        await runner.stop()
+
+    asyncio.run(main())
+    return changes
+
+
+def test_a_check_down_from_the_start_says_why_once(caplog: pytest.LogCaptureFixture) -> None:
+    async def raises(call: int) -> ProbeResult:
+        raise RuntimeError("boom")
+
+    check = CheckConfig(name="boom", type="boom", interval=0.001, timeout=1)
+    with caplog.at_level("WARNING", logger="hafm.shell.checks"):
+        assert _run_checks_briefly(check, raises) == [], "nothing changed: it started down and stayed down"
+    assert [r.getMessage() for r in caplog.records] == [
+        "check boom: down from the start (plugin boom.py raised RuntimeError: boom)"
+    ]
+
+
+def test_the_start_warning_is_only_for_a_failed_first_probe_of_a_down_check(caplog: pytest.LogCaptureFixture) -> None:
+    async def fails_once(call: int) -> ProbeResult:
+        return ProbeResult(ok=call > 1, detail=f"call {call}")
+
+    with caplog.at_level("WARNING", logger="hafm.shell.checks"):
+        # Starts up, one failure under fall 2: still up, no warning.
+        _run_checks_briefly(CheckConfig(name="c", type="t", interval=0.001, fall=2, init_state="up"), fails_once)
+        # Starts down and succeeds on the second probe: the change is the news, not a warning.
+        changes = _run_checks_briefly(CheckConfig(name="d", type="t", interval=0.001), fails_once)
+    assert changes == [("d", True, "call 2")]
+    assert [r.getMessage() for r in caplog.records] == ["check d: down from the start (call 1)"]

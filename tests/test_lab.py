@@ -15,6 +15,7 @@ from typing import TypeVar
 import pytest
 
 from hafm.lab.network import Host, Lab, LabError, check_address, netns_unavailable_reason, wait_until
+from hafm.lab.nodes import VipWatcher
 from hafm.lab.testpage import page_body
 
 _REASON = netns_unavailable_reason()
@@ -215,6 +216,47 @@ def test_random_loss(lab: Lab) -> None:
     assert all(a.ping(B_IP) for _ in range(5))
     with pytest.raises(ValueError, match="0..100"):
         lab.random_loss(101)
+
+
+@needs_netns
+def test_vrrp_loss_drops_vrrp_only_and_counts(lab: Lab) -> None:
+    a, b = lab.host("a"), lab.host("b")
+    with _vrrp_listener(b) as listener:
+        lab.vrrp_loss(99)
+        try:
+            delivered = sum(_vrrp_delivered(a, listener, B_IP) for _ in range(5))
+            assert a.ping(B_IP), "only VRRP is lost"
+            seen, dropped = lab.vrrp_loss_counters()
+        finally:
+            lab.vrrp_loss(0)
+        assert delivered <= 1 and seen == 5 and dropped >= 4, (delivered, seen, dropped)
+        assert lab.vrrp_loss_counters() == (0, 0), "off: the table is gone"
+        assert _vrrp_delivered(a, listener, B_IP)
+    with pytest.raises(ValueError, match="0..99"):
+        lab.vrrp_loss(100)
+
+
+def test_vip_watcher_timeline_counts_double_holding_and_changes() -> None:
+    watcher = VipWatcher({})
+    watcher.started = 10.0
+    # a holds from the start, b joins at 12 and leaves at 12.5, a loses it at 13 and regains it at 14.
+    watcher.events = [
+        (10.0, "a", True), (10.0, "b", False), (12.0, "b", True), (12.5, "b", False),
+        (13.0, "a", False), (14.0, "a", True),
+    ]  # fmt: skip
+    assert watcher.timeline(until=15.0) == [
+        (10.0, 12.0, frozenset({"a"})),
+        (12.0, 12.5, frozenset({"a", "b"})),
+        (12.5, 13.0, frozenset({"a"})),
+        (13.0, 14.0, frozenset()),
+        (14.0, 15.0, frozenset({"a"})),
+    ]
+    assert watcher.dual_seconds() == 0.5
+    assert watcher.dual_seconds(since=12.25) == 0.25
+    assert watcher.most_holders() == 2 and watcher.most_holders(since=12.6) == 1
+    assert watcher.changes("b", holds=True) == 1 and watcher.changes("a", holds=False) == 1
+    assert watcher.changes("a", holds=True) == 1, "the state at the start is not a change"
+    assert watcher.changes("b", holds=True, since=12.1) == 0
 
 
 @needs_netns

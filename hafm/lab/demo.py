@@ -3,7 +3,9 @@
 Two "Tomcat" hosts (a test page server each) share 198.51.100.100; node A
 (priority 100) is Master, node B (90) Backup.  A client polls the VIP every
 5 ms while A fails and comes back; the demo prints what the client saw next
-to the RFC's bound.
+to the RFC's bound.  With ``--tomcat`` the servers are Debian's real tomcat10,
+tracked by an http check, and both halves of the seed are played: A's hafm
+stops, then (hafm running again) only A's Tomcat stops.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from hafm.lab.network import Lab, netns_unavailable_reason
 from hafm.lab.nodes import VIP4, ClientPoller, DaemonNode, HafmNode, start_classic_pair
+from hafm.lab.tomcat import TOMCAT_PORT, start_tomcat_pair, tomcat_unavailable_reason
 from hafm.vrrp.constants import master_down_interval, skew_time
 
 A, B = "198.51.100.1", "198.51.100.2"
@@ -45,16 +48,36 @@ def show(nodes: dict[str, DaemonNode], poller: ClientPoller, seconds: float) -> 
         time.sleep(0.25)
 
 
-def run_demo(*, keep: bool = False, event: str = "term", vrrp_version: int = 2) -> int:
+def _client_moves_to_b(
+    nodes: dict[str, DaemonNode], poller: ClientPoller, failed_at: float, timeout: float
+) -> float | None:
+    """Wait for the client to reach B, show the pair; the client-seen outage, or None (B's log said)."""
+    poller.wait_for(B, timeout=timeout)
+    show(nodes, poller, 1.0)
+    outage = poller.outage(failed_at, B)
+    if outage is None:
+        say("the client never reached node B; B's log:\n" + nodes["b"].log)
+    return outage
+
+
+def run_demo(*, keep: bool = False, event: str = "term", vrrp_version: int = 2, tomcat: bool = False) -> int:
     reason = netns_unavailable_reason()
     if reason is not None:
         print(f"hafm demo: {reason} (it builds network namespaces: run it as root)", file=sys.stderr)
+        return 1
+    if tomcat and (reason := tomcat_unavailable_reason()) is not None:
+        print(f"hafm demo --tomcat: {reason}", file=sys.stderr)
         return 1
     advert_int = 1.0
     workdir = Path(tempfile.mkdtemp(prefix="hafm-demo-"))
     lab = Lab(workdir=workdir)
     lab.start()
     try:
+        if tomcat:
+            played = _play_tomcat(lab, workdir, version=vrrp_version, advert_int=advert_int)
+            if keep:
+                say(f"\nThe lab is still up (namespaces {lab.prefix}-*; Tomcat on port 8080); logs in {workdir}")
+            return played
         return _play(lab, workdir, keep=keep, event=event, version=vrrp_version, advert_int=advert_int)
     finally:
         if keep:
@@ -86,11 +109,8 @@ def _play(lab: Lab, workdir: Path, *, keep: bool, event: str, version: int, adve
             a.kill()
         else:
             lab.link_down(a.host)
-        poller.wait_for(B, timeout=bound + 5)
-        show(nodes, poller, 1.0)
-        outage = poller.outage(failed_at, B)
+        outage = _client_moves_to_b(nodes, poller, failed_at, timeout=bound + 5)
         if outage is None:
-            say("the client never reached node B; B's log:\n" + b.log)
             return 1
         say(f"\nclient-seen outage: {outage:.3f} s   (RFC bound: {bound_name} = {bound:.3f} s)")
         if isinstance(b, HafmNode):
@@ -124,4 +144,40 @@ def _play(lab: Lab, workdir: Path, *, keep: bool, event: str, version: int, adve
             f"  tear down: for ns in $(ip netns list | grep -o '^{prefix}-[a-z]*'); do "
             "ip netns pids $ns | xargs -r kill; ip netns del $ns; done"
         )
+    return 0
+
+
+def _play_tomcat(lab: Lab, workdir: Path, *, version: int, advert_int: float) -> int:
+    """The seed with real Tomcat: A's hafm stops, then only A's Tomcat stops (hafm keeps running)."""
+    say(f"hafm demo --tomcat: two real Tomcat servers behind VIP {VIP4}:{TOMCAT_PORT} (VRRPv{version})")
+    say(f"  node A {A} priority {PRIO_A} MASTER, node B {B} priority {PRIO_B} BACKUP, each tracking its Tomcat")
+    say(f"  namespaces {lab.prefix}-*, logs, configs and CATALINA_BASEs in {workdir}")
+    pair = start_tomcat_pair(lab, workdir, advert_int=advert_int)
+    a, nodes = pair.nodes["a"], pair.nodes
+    with ClientPoller(pair.client, url=pair.page_url, timeout=0.2) as poller:
+        if not (a.wait_state("MASTER", timeout=10) and poller.wait_for(A, timeout=10)):
+            say("node A did not become MASTER; its log:\n" + a.log)
+            return 1
+        show(nodes, poller, 1.0)
+        halves = (
+            ("SIGTERM to hafm on A (A's Tomcat keeps running)", a.stop, a.start),
+            ("A's Tomcat stopped (hafm on A keeps running)", pair.tomcats["a"].stop, pair.tomcats["a"].start),
+        )
+        for action, fail, repair in halves:
+            say(f"\n>>> {action}")
+            failed_at = time.monotonic()
+            fail()
+            outage = _client_moves_to_b(nodes, poller, failed_at, timeout=10)
+            if outage is None:
+                return 1
+            say(f"\nclient-seen outage: {outage:.3f} s")
+            say("\n>>> repaired: A comes back")
+            back_at = time.monotonic()
+            repair()
+            if not poller.wait_for(A, timeout=15):
+                say("A did not take the VIP back; its log:\n" + a.log)
+                return 1
+            show(nodes, poller, 1.0)
+            say(f"A took the VIP back {time.monotonic() - back_at:.3f} s after the repair began")
+        say("\nnode A log:\n" + "".join(f"  {line}\n" for line in a.log.splitlines() if " -> " in line))
     return 0

@@ -28,6 +28,7 @@ import ctypes
 import http.client
 import ipaddress
 import json
+import math
 import os
 import re
 import secrets
@@ -58,6 +59,7 @@ __all__ = [
     "LabError",
     "Sniffer",
     "check_address",
+    "loss_flap_bound",
     "netns_unavailable_reason",
     "wait_until",
 ]
@@ -73,6 +75,7 @@ HOST_DEV = "eth0"
 NETNS_DIR = Path("/run/netns")
 _NFT_MCAST_TABLE = "hafm_vrrp_mcast"
 _NFT_LOSS_TABLE = "hafm_loss"
+_NFT_VRRP_LOSS_TABLE = "hafm_vrrp_loss"
 _CLONE_NEWNET = 0x40000000
 _HOST_NAME = re.compile(r"[a-z][a-z0-9]{0,14}")  # also the bridge port name: IFNAMSIZ-1 = 15
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,19}")
@@ -123,6 +126,25 @@ def netns_unavailable_reason() -> str | None:
     except (OSError, subprocess.SubprocessError) as exc:
         return f"'ip netns' is unavailable: {exc}"
     return None
+
+
+def loss_flap_bound(loss: float, adverts: int, misses: int = 3, tail: float = 1e-3) -> int:
+    """Most Backup takeovers that ``adverts`` adverts under independent random ``loss`` (0..1) explain.
+
+    A Backup takes over when ``misses`` adverts in a row are lost (3: Master_Down_Interval is 3
+    advert intervals plus a skew shorter than one). Such runs start after a received advert with
+    probability (1 - loss) * loss ** misses, so their count is about Poisson with that mean times
+    ``adverts``; the bound is the count exceeded with probability at most ``tail``. 0 means: this
+    loss is too low to lose ``misses`` adverts in a row, expect no flap at all.
+    """
+    mean = adverts * (1 - loss) * loss**misses
+    bound, term = 0, math.exp(-mean)
+    below = term
+    while 1 - below > tail:
+        bound += 1
+        term *= mean / bound
+        below += term
+    return bound
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.05) -> bool:
@@ -645,6 +667,36 @@ class Lab:
         # numgen's range is 0..99, so "< 100" is not a valid expression: total loss is a plain drop.
         rules = [f"numgen random mod 100 < {percent} counter drop" if percent < 100 else "counter drop"]
         self._nft_table(_NFT_LOSS_TABLE, rules if percent else None)
+
+    def vrrp_loss(self, percent: int) -> None:
+        """Drop ``percent``% of VRRP packets (IPv4 and IPv6, protocol 112) crossing the bridge, at random.
+
+        Each copy of a flooded advert is judged on its own (the forward hook runs per output port),
+        so A's advert may reach B and not the client, as on a lossy LAN. Other traffic is untouched.
+        """
+        if not 0 <= percent < 100:
+            raise ValueError(f"VRRP loss percent must be 0..99, got {percent}")
+        rules = [
+            "ip protocol 112 counter",
+            f"ip protocol 112 numgen random mod 100 < {percent} counter drop",
+            "ip6 nexthdr 112 counter",
+            f"ip6 nexthdr 112 numgen random mod 100 < {percent} counter drop",
+        ]
+        self._nft_table(_NFT_VRRP_LOSS_TABLE, rules if percent else None)
+
+    def vrrp_loss_counters(self) -> tuple[int, int]:
+        """(forwarded, dropped) VRRP packet copies since :meth:`vrrp_loss` was turned on; (0, 0) when off."""
+        out = self.bridge_run("nft", "list", "table", "bridge", _NFT_VRRP_LOSS_TABLE, check=False).stdout
+        seen = dropped = 0
+        for line in out.splitlines():
+            found = re.search(r"counter packets (\d+)", line)
+            if found is None:
+                continue
+            if line.rstrip().endswith("drop"):
+                dropped += int(found.group(1))
+            else:
+                seen += int(found.group(1))
+        return seen, dropped
 
     # -- services --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -387,3 +388,111 @@ def first_answer_from(poller: ClientPoller, server: str, since: float) -> float 
         if sample.at >= since and sample.server == server:
             return sample.at - since
     return None
+
+
+class VipWatcher:
+    """Who holds the VIP, over time: ``ip monitor address`` in every node's namespace, in threads.
+
+    Event-driven rather than polled, so a brief double holding is not missed between samples
+    and watching costs nothing while nothing changes. Times are ``time.monotonic()``.
+    """
+
+    def __init__(self, nodes: dict[str, DaemonNode], vip: str = VIP4, dev: str = "eth0") -> None:
+        self.nodes = nodes
+        self.vip = vip
+        self.dev = dev
+        self.started = 0.0
+        # (time, node, holds) in arrival order; the first entry per node is its state at start.
+        self.events: list[tuple[float, str, bool]] = []
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen[str]] = []
+        self._pattern = re.compile(rf"^(Deleted )?\d+: {re.escape(dev)}\s+inet6? {re.escape(vip)}/")
+
+    def __enter__(self) -> VipWatcher:
+        for name, node in self.nodes.items():
+            proc = node.host.popen("ip", "-o", "monitor", "address", stdout=subprocess.PIPE, text=True, bufsize=1)
+            self._procs.append(proc)
+            threading.Thread(target=self._follow, args=(name, proc), name=f"vip-watch-{name}", daemon=True).start()
+        # The monitors are subscribed once they print nothing yet still run; a short pause covers
+        # the gap between exec and the netlink subscription, then the current state is read.
+        time.sleep(0.1)
+        self.started = time.monotonic()
+        for name, node in self.nodes.items():
+            self._record(name, node.has_vip(self.vip, self.dev))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            proc.wait(2)
+
+    def _record(self, name: str, holds: bool) -> None:
+        with self._lock:
+            self.events.append((time.monotonic(), name, holds))
+
+    def _follow(self, name: str, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = self._pattern.match(line)
+            if found:
+                self._record(name, found.group(1) is None)
+
+    def timeline(self, until: float | None = None) -> list[tuple[float, float, frozenset[str]]]:
+        """(start, end, holders) spans from the watcher's start to ``until`` (default now)."""
+        end = until if until is not None else time.monotonic()
+        with self._lock:
+            events = list(self.events)
+        spans: list[tuple[float, float, frozenset[str]]] = []
+        holders: set[str] = set()
+        at = self.started
+        for when, name, holds in events:
+            if when > at:
+                spans.append((at, when, frozenset(holders)))
+                at = when
+            (holders.add if holds else holders.discard)(name)
+        spans.append((at, max(at, end), frozenset(holders)))
+        return spans
+
+    def holders(self) -> frozenset[str]:
+        """The holders now, as the events say."""
+        return self.timeline()[-1][2]
+
+    def seconds_with(self, predicate: Callable[[frozenset[str]], bool], since: float = 0.0) -> float:
+        """Total seconds since ``since`` during which the holders satisfied ``predicate``."""
+        return sum(
+            min(end, time.monotonic()) - max(start, since)
+            for start, end, holders in self.timeline()
+            if end > since and predicate(holders)
+        )
+
+    def dual_seconds(self, since: float = 0.0) -> float:
+        """Seconds since ``since`` during which two or more nodes held the VIP."""
+        return self.seconds_with(lambda holders: len(holders) > 1, since)
+
+    def changes(self, name: str, holds: bool, since: float = 0.0) -> int:
+        """How often ``name`` gained (``holds``) or lost the VIP since ``since``."""
+        with self._lock:
+            events = list(self.events)
+        count, current = 0, False
+        for when, who, now in events:
+            if who != name:
+                continue
+            if now != current and now == holds and when >= since and when > self.started:
+                count += 1
+            current = now
+        return count
+
+    def most_holders(self, since: float = 0.0) -> int:
+        """The largest number of simultaneous holders since ``since``."""
+        return max((len(holders) for start, end, holders in self.timeline() if end >= since), default=0)
+
+
+def install_dropin(directory: Path, name: str, source: str) -> Path:
+    """Write a ``conf.d``-style drop-in plugin ``directory/name`` (created if missing) as an operator
+    would: root's, mode 0644, since hafm refuses a drop-in that group or others could write."""
+    directory.mkdir(parents=True, exist_ok=True)
+    plugin = directory / name
+    plugin.write_text(source)
+    plugin.chmod(0o644)
+    return plugin

@@ -119,6 +119,7 @@ class CheckRunner:
         loop = asyncio.get_running_loop()
         state = self.states[check.name]
         next_at = loop.time()
+        first = True
         while True:
             started = loop.time()
             result = await self._probe(check, probe, plugin)
@@ -127,6 +128,11 @@ class CheckRunner:
             log.debug("check %s: %s (%s)", check.name, "ok" if result.ok else "failed", result.detail)
             if state.record(result):
                 await self._notify(state)
+            elif first and not state.up and not result.ok:
+                # A check starts down: one that never succeeds never changes state, and without this
+                # line a wrong URL or a plugin that raises on every call would never say why.
+                log.warning("check %s: down from the start (%s)", check.name, result.detail)
+            first = False
             next_at += next_delay(check, state.up, result.ok)
             now = loop.time()
             if next_at < now:  # the probe overran: skip missed slots rather than burst
