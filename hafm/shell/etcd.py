@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["EtcdClient", "EtcdError", "EtcdUnreachable", "KeyValue", "WatchEvent", "prefix_end"]
+__all__ = ["EtcdClient", "EtcdError", "EtcdUnreachable", "KeyValue", "WatchEvent", "WatchInterrupted", "prefix_end"]
 
 
 class EtcdError(Exception):
@@ -30,6 +30,10 @@ class EtcdError(Exception):
 
 class EtcdUnreachable(EtcdError):
     """No endpoint answered."""
+
+
+class WatchInterrupted(EtcdError):
+    """A watch stream broke (its member died or was cut off); the next request tries another endpoint."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,4 +239,6 @@ class EtcdClient:
         except httpx.ReadTimeout:
             return
         except (httpx.TransportError, OSError) as exc:
-            raise EtcdUnreachable(f"{endpoint}: {type(exc).__name__}: {exc}") from None
+            # Only requests decide reachability (they fail over); a broken stream moves on to the next member.
+            self._current = (self._current + 1) % len(self.endpoints)
+            raise WatchInterrupted(f"{endpoint}: watch: {type(exc).__name__}: {exc}") from None

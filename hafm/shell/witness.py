@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hafm.config.model import WitnessConfig
-from hafm.shell.etcd import EtcdClient, EtcdError, EtcdUnreachable
+from hafm.shell.etcd import EtcdClient, EtcdError, EtcdUnreachable, WatchInterrupted
 from hafm.vrrp.witness import WitnessAcquire, WitnessChanged, WitnessRelease, candidate_prefix
 
 __all__ = ["WitnessClient"]
@@ -228,6 +228,8 @@ class WitnessClient:
                 failure = watching.exception() if watching.done() and not watching.cancelled() else None
                 if failure is not None:
                     raise failure
+            except WatchInterrupted as exc:
+                log.info("%s: witness: %s; looking again", seat.instance, exc)
             except EtcdUnreachable as exc:
                 self._unreachable(seat, exc)
                 await asyncio.sleep(RETRY_INTERVAL)
