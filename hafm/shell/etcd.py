@@ -142,20 +142,32 @@ class EtcdClient:
         problems = []
         for index in self._order():
             endpoint = self.endpoints[index]
-            try:
-                if self._credentials is not None and self._token is None:
-                    await self._authenticate(endpoint)
-                response = await self._client.post(f"{endpoint}{path}", json=body, headers=self._headers())
-                if response.status_code == 401 and self._credentials is not None:
-                    self._token = None  # expired token: once more with a fresh one
-                    await self._authenticate(endpoint)
-                    response = await self._client.post(f"{endpoint}{path}", json=body, headers=self._headers())
-            except (self._httpx.TransportError, ssl.SSLError, OSError) as exc:
-                problems.append(f"{endpoint}: {type(exc).__name__}: {exc or 'timed out'}")
-                continue
-            self._current = index
-            return self._body(response)
+            # A pooled keep-alive connection the server (or a cancelled watch) closed fails on first use:
+            # that is one more try on the same endpoint, not a dead member.
+            for attempt in range(2):
+                try:
+                    response = await self._post(endpoint, path, body)
+                except (self._httpx.ReadError, self._httpx.WriteError, self._httpx.RemoteProtocolError) as exc:
+                    if attempt == 0:
+                        continue
+                    problems.append(f"{endpoint}: {type(exc).__name__}: {exc}")
+                except (self._httpx.TransportError, ssl.SSLError, OSError) as exc:
+                    problems.append(f"{endpoint}: {type(exc).__name__}: {exc or 'timed out'}")
+                else:
+                    self._current = index
+                    return self._body(response)
+                break
         raise EtcdUnreachable("; ".join(problems))
+
+    async def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        if self._credentials is not None and self._token is None:
+            await self._authenticate(endpoint)
+        response = await self._client.post(f"{endpoint}{path}", json=body, headers=self._headers())
+        if response.status_code == 401 and self._credentials is not None:
+            self._token = None  # expired token: once more with a fresh one
+            await self._authenticate(endpoint)
+            response = await self._client.post(f"{endpoint}{path}", json=body, headers=self._headers())
+        return response
 
     # -- leases ----------------------------------------------------------------------------------
 

@@ -77,6 +77,10 @@ class WitnessClient:
             user=config.user,
             password=config.password,
         )
+        # httpx logs every request at INFO and httpcore every socket step at DEBUG: a renewal every
+        # ttl/3 would drown hafm's own lines.  Their warnings still come through.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.seats: dict[str, _Seat] = {}
         self._revoking: set[asyncio.Task[None]] = set()
 
@@ -187,9 +191,12 @@ class WitnessClient:
         return seat.lease
 
     async def _renew(self, seat: _Seat) -> None:
+        """Renew every ``ttl / 3``; after a failure, again at once (another member may have a leader by then)."""
         loop = asyncio.get_running_loop()
+        pause = self.ttl / 3
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            await asyncio.sleep(pause)
+            pause = self.ttl / 3
             lease = seat.lease
             if lease is None:
                 continue
@@ -198,9 +205,11 @@ class WitnessClient:
                 ttl = await self.etcd.keepalive(lease)
             except EtcdUnreachable as exc:
                 self._unreachable(seat, exc)
+                pause = RETRY_INTERVAL
                 continue
             except EtcdError as exc:
                 log.warning("%s: witness: keepalive refused: %s", seat.instance, exc)
+                pause = RETRY_INTERVAL
                 continue
             if lease != seat.lease:
                 continue
