@@ -50,6 +50,10 @@ class WatchEvent:
     kv: KeyValue
 
 
+# A member that answers these cannot serve now (no leader, shutting down, overloaded): try the next one.
+UNAVAILABLE = frozenset({408, 500, 502, 503, 504})
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -154,6 +158,9 @@ class EtcdClient:
                 except (self._httpx.TransportError, ssl.SSLError, OSError) as exc:
                     problems.append(f"{endpoint}: {type(exc).__name__}: {exc or 'timed out'}")
                 else:
+                    if response.status_code in UNAVAILABLE:
+                        problems.append(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
+                        break
                     self._current = index
                     return self._body(response)
                 break

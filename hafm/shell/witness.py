@@ -113,11 +113,13 @@ class WitnessClient:
         for seat in seats:
             self._drop(seat, revoke=False)
         leases = [s.lease for s in seats if s.lease is not None]
-        if leases:
+        # Revocations already under way (the coordinator released at shutdown) finish first.
+        pending = [*self._revoking, *(self._revoke(lease) for lease in leases)]
+        if pending:
             try:
-                await asyncio.wait_for(asyncio.gather(*(self.etcd.revoke(lease) for lease in leases)), REVOKE_GRACE)
-            except (TimeoutError, EtcdError) as exc:
-                log.warning("witness: leases not revoked (%s); they expire within %d s", exc or "timed out", self.ttl)
+                await asyncio.wait_for(asyncio.gather(*pending), REVOKE_GRACE)
+            except TimeoutError:
+                log.warning("witness: leases not revoked in %g s; they expire within %d s", REVOKE_GRACE, self.ttl)
         await self.etcd.aclose()
 
     # -- one seat --------------------------------------------------------------------------------
