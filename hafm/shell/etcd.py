@@ -91,6 +91,7 @@ class EtcdClient:
         key_file: str | None = None,
         user: str | None = None,
         password: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         import httpx  # only daemons with a witness pay for it
 
@@ -105,7 +106,7 @@ class EtcdClient:
             verify = ssl.create_default_context(cafile=ca_file)
             if cert_file is not None:
                 verify.load_cert_chain(cert_file, key_file)
-        self._client = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout))
+        self._client = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout), transport=transport)
 
     async def aclose(self) -> None:
         await self._client.aclose()
