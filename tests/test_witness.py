@@ -373,3 +373,12 @@ def test_lease_mode_ignores_vrrp_on_the_wire() -> None:
     segment.run_for(6)
     assert segment.state("a", "VI_1") is State.MASTER, "a VRRP advert does not move a lease-mode instance"
     assert segment["a"].coordinator.members["VI_1"].counters.adverts_received == 0
+
+
+def test_a_renewal_that_fails_over_in_time_is_no_news() -> None:
+    segment = classic()
+    segment.feed("a", WitnessChanged(instance="VI_1", held=True, holder="a", reachable=False, detail="timeout"))
+    segment.feed("a", WitnessChanged(instance="VI_1", held=True, holder="a", reachable=True))
+    segment.run_for(2)
+    assert segment.state("a", "VI_1") is State.MASTER
+    assert not [line for line in segment["a"].logs if "witness" in line]

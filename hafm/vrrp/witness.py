@@ -185,7 +185,9 @@ class WitnessPolicy:
         was_reachable = seat.reachable
         seat.held, seat.holder, seat.reachable = event.held, event.holder, event.reachable
         decisions: list[Decision] = []
-        if event.reachable and not was_reachable:
+        if event.reachable and not was_reachable and seat.unreachable_told:
+            # Only an episode that was announced is closed: a renewal that failed over to another
+            # member in time is no news.
             seat.unreachable_told = False
             decisions.append(Say(level=logging.WARNING, message=f"{name}: witness reachable again"))
         state = instance.state
