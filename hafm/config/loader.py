@@ -56,6 +56,8 @@ Returns ``[(key, message)]``; an empty list means the options are fine.  The loa
 
 # Sections whose sub-tables are named objects, in the order they are validated and printed.
 NAMED_SECTIONS = ("check", "vrrp_instance", "vrrp_sync_group")
+# Single tables that only the main file may hold (their ``_Loader.<name>_table``).
+MAIN_FILE_TABLES = ("global", "witness")
 
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$")
@@ -173,17 +175,11 @@ class _Loader:
     def collect(self, file: Path, document: dict[str, Any], *, is_main: bool) -> None:
         """Register the top-level tables of one file, enforcing the one-file-per-table rule."""
         for section, value in document.items():
-            if section == "global":
+            if section in MAIN_FILE_TABLES:
                 if is_main:
-                    self.global_table = _Table(file=file, raw=value)
+                    setattr(self, f"{section}_table", _Table(file=file, raw=value))
                 else:
-                    self.error(file, "global", f"[global] is only allowed in the main file {self.main}")
-                continue
-            if section == "witness":
-                if is_main:
-                    self.witness_table = _Table(file=file, raw=value)
-                else:
-                    self.error(file, "witness", f"[witness] is only allowed in the main file {self.main}")
+                    self.error(file, section, f"[{section}] is only allowed in the main file {self.main}")
                 continue
             if section not in NAMED_SECTIONS:
                 hint = schema.suggest(section, schema.TOP_LEVEL_TABLES)
