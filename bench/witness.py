@@ -2,8 +2,8 @@
 
 Each round builds a fresh lab: node a (198.51.100.1, priority 100) and node b (198.51.100.2, 90), VRRPv2
 at 1 s, one etcd member (198.51.100.60, Debian's etcd-server) for the witness modes, and a client
-(198.51.100.50) polling the VIP's test page every 5 ms.  The Master is stopped (SIGTERM) or killed
-(SIGKILL) and the outage the client saw is recorded (:meth:`hafm.lab.nodes.ClientPoller.outage`).
+(198.51.100.50) polling the VIP's test page every 5 ms.  The Master is stopped (SIGTERM) or crashes
+(SIGKILL, and its test page stops answering) and the outage the client saw is recorded (:meth:`hafm.lab.nodes.ClientPoller.outage`).
 
     sudo .venv/bin/python bench/witness.py --rounds 3
 
@@ -86,6 +86,9 @@ def one_round(mode: Mode, event: Event, workdir: Path) -> float | None:
             if event == "sigterm":
                 a.stop()
             else:
+                # A crash: a SIGKILLed hafm leaves the VIP on a, and a's page server would go on
+                # answering; a crashed host answers nothing.
+                a.host.stop_test_page_server()
                 a.kill()
             poller.wait_for(B_IP, timeout=10)
             return poller.outage(since, B_IP)
