@@ -3,7 +3,8 @@
 Each round builds a fresh lab: node a (198.51.100.1, priority 100) and node b (198.51.100.2, 90), VRRPv2
 at 1 s, one etcd member (198.51.100.60, Debian's etcd-server) for the witness modes, and a client
 (198.51.100.50) polling the VIP's test page every 5 ms.  The Master is stopped (SIGTERM) or crashes
-(SIGKILL, and its test page stops answering) and the outage the client saw is recorded (:meth:`hafm.lab.nodes.ClientPoller.outage`).
+(SIGKILL, and its test page stops answering) and the outage the client saw is recorded
+(:meth:`hafm.lab.nodes.ClientPoller.outage`).
 
     sudo .venv/bin/python bench/witness.py --rounds 3
 
