@@ -159,3 +159,31 @@ def test_lease_mode_failover_takes_about_ttl(lab: Lab, tmp_path: Path) -> None:
     from scapy.utils import rdpcap
 
     assert not list(rdpcap(str(sniffer.stop()))), "lease mode sends no VRRP"
+
+
+def test_preemption_hands_the_key_over_before_the_vip_moves(lab: Lab, tmp_path: Path) -> None:
+    cluster = start_etcd(lab, tmp_path / "etcd")
+    head = witness_toml(cluster, TTL)
+    nodes = start_nodes(
+        lab,
+        tmp_path,
+        {
+            "a": ("198.51.100.1/24", head + instance_toml(priority=100, extra="witness = true\n")),
+            "b": ("198.51.100.2/24", head + instance_toml(priority=90, state="MASTER", extra="witness = true\n")),
+        },
+        start=False,
+    )
+    a, b = nodes["a"], nodes["b"]
+    b.start()
+    assert b.wait_state("MASTER", timeout=10), b.log
+    a.start()  # better priority: it preempts B through a candidacy
+    seen = set()
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and a.state() != "MASTER":
+        seen.add(tuple(vip_holders(nodes)))
+        time.sleep(0.02)
+    assert a.state() == "MASTER", (a.log, b.log)
+    seen |= holders_during(nodes, 2)
+    assert all(len(holders) <= 1 for holders in seen), seen
+    assert "witness candidate" in b.current_log() and "outranks our 90" in b.current_log()
+    assert vip_holders(nodes) == ["a"]
