@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 
 import httpx
@@ -145,3 +147,10 @@ def test_keepalive_of_an_unknown_lease_is_zero() -> None:
             await etcd.aclose()
 
     assert run(go()) == 0
+
+
+def test_the_daemon_and_the_witness_shell_do_not_import_httpx() -> None:
+    """Only a daemon with a witness pays for httpx: EtcdClient imports it when one is built."""
+    code = "import sys, hafm.shell.daemon, hafm.shell.witness; print('httpx' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"
