@@ -382,3 +382,14 @@ def test_a_renewal_that_fails_over_in_time_is_no_news() -> None:
     segment.run_for(2)
     assert segment.state("a", "VI_1") is State.MASTER
     assert not [line for line in segment["a"].logs if "witness" in line]
+
+
+def test_a_reload_that_changes_the_witness_setup_is_told_apart() -> None:
+    """The daemon refuses such a reload (restart to apply): it compares these."""
+    from hafm.shell.daemon import _witness_setup
+
+    same = _witness_setup(witness_config(100))
+    assert _witness_setup(witness_config(90)) == same, "a priority change is an ordinary reload"
+    assert _witness_setup(witness_config(100, mode="lease")) != same
+    plain = Config(path=Path("/etc/hafm.toml"), instances={"VI_1": instance_config(priority=100)})
+    assert _witness_setup(plain) != same
