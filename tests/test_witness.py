@@ -390,6 +390,17 @@ def test_a_reload_that_changes_the_witness_setup_is_told_apart() -> None:
 
     same = _witness_setup(witness_config(100))
     assert _witness_setup(witness_config(90)) == same, "a priority change is an ordinary reload"
-    assert _witness_setup(witness_config(100, mode="lease")) != same
+    assert _witness_setup(witness_config(100, mode="lease")) == same, "the instance restarts, the client stays"
     plain = Config(path=Path("/etc/hafm.toml"), instances={"VI_1": instance_config(priority=100)})
-    assert _witness_setup(plain) != same
+    more = Config(path=Path("/x"), instances={n: instance_config(name=n, priority=100) for n in ("VI_1", "VI_2")})
+    assert _witness_setup(plain) != same, "no client was built"
+    assert _witness_setup(more) == _witness_setup(plain), "plain configurations reload as before"
+
+
+def test_changing_witness_or_mode_restarts_the_instance() -> None:
+    from hafm.vrrp.instance import replaceable_in_place
+
+    old = witness_config(100).instances["VI_1"]
+    assert not replaceable_in_place(old, witness_config(100, mode="lease").instances["VI_1"])
+    assert not replaceable_in_place(old, instance_config(priority=100, virtual_ipaddress=(VIP,)))
+    assert replaceable_in_place(old, witness_config(90).instances["VI_1"])

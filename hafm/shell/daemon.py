@@ -366,7 +366,7 @@ class Daemon:
         """Bring the running daemon to ``new``.  Everything that can fail is done before anything changes."""
         old = self.config
         if _witness_setup(old) != _witness_setup(new):
-            raise DaemonError("the [witness] table or an instance's witness/mode changed: restart hafm to apply it")
+            raise DaemonError("[witness] changed, or the witness gets its first instance: restart hafm to apply it")
         restarts = self.coordinator.restarts_needed(new)
         starting = [n for n in new.instances if n not in self.coordinator.members or n in restarts]
         await self._prepare_for(new, starting)
@@ -595,8 +595,9 @@ class Daemon:
 
 
 def _witness_setup(config: Config) -> tuple[Any, ...]:
-    """What the witness client was built from: a reload that changes it needs a restart."""
-    return config.witness, tuple((n, c.witness, c.mode) for n, c in sorted(config.instances.items()))
+    """What the witness client was built from: a reload that changes it needs a restart.  (An instance
+    whose ``witness`` or ``mode`` changes is restarted by the reload, like any identity change.)"""
+    return config.witness, any(c.uses_witness for c in config.instances.values())
 
 
 def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:

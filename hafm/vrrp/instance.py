@@ -471,6 +471,9 @@ IDENTITY_FIELDS = (
     "unicast_src_ip",
     "unicast_peer",
     "v3_checksum_as_v2",
+    # Whether the etcd witness decides, and how: the key is taken or released from a clean start.
+    "witness",
+    "mode",
 )
 
 
