@@ -404,3 +404,29 @@ def test_changing_witness_or_mode_restarts_the_instance() -> None:
     assert not replaceable_in_place(old, witness_config(100, mode="lease").instances["VI_1"])
     assert not replaceable_in_place(old, instance_config(priority=100, virtual_ipaddress=(VIP,)))
     assert replaceable_in_place(old, witness_config(90).instances["VI_1"])
+
+
+def test_check_config_prints_the_witness_table_or_one_line_per_problem(tmp_path: Path) -> None:
+    import io
+
+    from hafm.config.check import run
+
+    table = '[witness]\ntype = "etcd"\nendpoints = ["http://198.51.100.60:2379"]\nttl = 2\n'
+    instance = (
+        '[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 51\nvirtual_ipaddress = ["203.0.113.1/24"]\n'
+    )
+    good = tmp_path / "good.toml"
+    good.write_text(table + instance + 'mode = "lease"\n')
+    out, err = io.StringIO(), io.StringIO()
+    assert run(good, out=out, err=err) == 0
+    assert f"ttl = 2  # {good}" in out.getvalue().splitlines()
+    assert f'mode = "lease"  # {good}' in out.getvalue().splitlines()
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(table.replace("ttl = 2", "ttl = 0") + instance + "witness = true\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert run(bad, out=out, err=err) == 1
+    assert err.getvalue().splitlines() == [
+        f"{bad}: witness.ttl: 0 is out of range 1..3600",
+        f"{bad}: configuration has 1 error",
+    ]
