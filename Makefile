@@ -2,7 +2,7 @@
 # root), a .venv with hafm in editable mode and its test extras.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := iproute2 nftables keepalived tcpdump tshark procps curl tomcat10
+APT_PACKAGES := iproute2 nftables keepalived tcpdump tshark procps curl tomcat10 etcd-server
 PYTEST_ARGS ?=
 
 .PHONY: test demo lint typecheck unit sysdeps venv clean bench

@@ -33,6 +33,12 @@ virtual_router_id = 51
 """
 VI_1 = VI_1_BARE + 'virtual_ipaddress = ["203.0.113.1/24"]\n'
 
+WITNESS = """
+[witness]
+type = "etcd"
+endpoints = ["http://198.51.100.60:2379"]
+"""
+
 TOMCAT = """
 [check.tomcat]
 type = "http"
@@ -532,7 +538,7 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "priority, advert_int, version, nopreempt, preempt_delay, authentication, virtual_ipaddress, "
         "virtual_ipaddress_excluded, allow_no_vip, unicast_src_ip, unicast_peer, track_interface, track_check, "
         "notify_master, notify_backup, notify_fault, notify_stop, notify, garp_master_delay, garp_master_repeat, "
-        "garp_master_refresh, v3_checksum_as_v2, resign_below",
+        "garp_master_refresh, v3_checksum_as_v2, resign_below, witness, mode",
     ),
     (
         "notify-relative-path",
@@ -556,6 +562,44 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         '[vrrp_instance.VI_1]\ninterface = "eth0',
         "{f}:2:18: TOML syntax error: Unterminated string (at end of file)",
     ),
+    (
+        "witness-instance-without-table",
+        VI_1 + "witness = true\n",
+        "{f}: vrrp_instance.VI_1.witness: needs a [witness] table (the etcd cluster) in the main file",
+    ),
+    (
+        "lease-mode-without-table",
+        VI_1 + 'mode = "lease"\n',
+        "{f}: vrrp_instance.VI_1.mode: needs a [witness] table (the etcd cluster) in the main file",
+    ),
+    ("mode-unknown", VI_1 + 'mode = "raft"\n', "{f}: vrrp_instance.VI_1.mode: 'raft' is not one of: vrrp, lease"),
+    (
+        "witness-owner",
+        WITNESS + VI_1 + "witness = true\npriority = 255\n",
+        "{f}: vrrp_instance.VI_1.witness: the address owner (priority 255) cannot wait for a witness",
+    ),
+    (
+        "witness-endpoint-url",
+        WITNESS.replace("http://198.51.100.60:2379", "198.51.100.60:2379") + VI_1,
+        "{f}: witness.endpoints[0]: '198.51.100.60:2379' is not an endpoint like http://HOST:PORT or https://HOST:PORT",
+    ),
+    (
+        "witness-no-endpoints",
+        '[witness]\ntype = "etcd"\nendpoints = []\n' + VI_1,
+        "{f}: witness.endpoints: must list at least one etcd endpoint",
+    ),
+    ("witness-type", WITNESS.replace('"etcd"', '"consul"') + VI_1, "{f}: witness.type: 'consul' is not one of: etcd"),
+    ("witness-ttl-zero", WITNESS + "ttl = 0\n" + VI_1, "{f}: witness.ttl: 0 is out of range 1..3600"),
+    ("witness-prefix", WITNESS + 'prefix = "hafm"\n' + VI_1, "{f}: witness.prefix: 'hafm' must start and end with '/'"),
+    (
+        "witness-cluster-slash",
+        WITNESS + 'cluster = "a/b"\n' + VI_1,
+        "{f}: witness.cluster: 'a/b' must be a non-empty word without '/' or spaces",
+    ),
+    ("witness-user-alone", WITNESS + 'user = "hafm"\n' + VI_1, "{f}: witness.user: needs password as well"),
+    ("witness-cert-alone", WITNESS + 'cert = "/etc/hafm/c.pem"\n' + VI_1, "{f}: witness.cert: needs key as well"),
+    ("witness-ca-relative", WITNESS + 'ca = "ca.pem"\n' + VI_1, "{f}: witness.ca: 'ca.pem' must be an absolute path"),
+    ("witness-unknown-key", WITNESS + "tll = 3\n" + VI_1, "{f}: witness.tll: unknown key 'tll'; did you mean 'ttl'?"),
 ]
 
 
@@ -1067,6 +1111,7 @@ def test_without_validators_any_check_type_is_accepted(tmp_path: Path) -> None:
         ("## `[vrrp_instance.NAME]`", config_model.INSTANCE_KEYS),
         ("## `[vrrp_sync_group.NAME]`", config_model.SYNC_GROUP_KEYS),
         ("## `[check.NAME]`", config_model.CHECK_COMMON_KEYS),
+        ("## `[witness]`", config_model.WITNESS_KEYS),
     ],
 )
 def test_every_key_is_documented(section: str, keys: Mapping[str, Any]) -> None:
@@ -1075,3 +1120,20 @@ def test_every_key_is_documented(section: str, keys: Mapping[str, Any]) -> None:
     rows = [line for line in body.splitlines() if line.startswith("| `")]
     documented = {key for row in rows for key in re.findall(r"`([a-z_0-9]+)`", row.split("|")[1])}
     assert set(keys) <= documented
+
+
+def test_witness_table_and_instance_keys(tmp_path: Path) -> None:
+    text = WITNESS + 'ttl = 2\ncluster = "lab"\nuser = "hafm"\npassword = "s3cret"\n' + VI_1 + 'mode = "lease"\n'
+    config = load_config(write(tmp_path / "hafm.toml", text))
+    assert config.witness == config_model.WitnessConfig(
+        type="etcd", endpoints=("http://198.51.100.60:2379",), ttl=2, cluster="lab", user="hafm", password="s3cret"
+    )
+    instance = config.instances["VI_1"]
+    assert (instance.witness, instance.mode, instance.uses_witness) == (False, "lease", True)
+    assert "[witness]" in format_effective(config)
+
+
+def test_witness_table_only_in_the_main_file(tmp_path: Path) -> None:
+    main = write(tmp_path / "hafm.toml", VI_1)
+    dropin = write(tmp_path / "hafm.d" / "w.toml", WITNESS)
+    assert errors_of(main) == [f"{dropin}: witness: [witness] is only allowed in the main file {main}"]

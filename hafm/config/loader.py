@@ -32,15 +32,18 @@ from hafm.config.model import (
     GLOBAL_KEYS,
     INSTANCE_KEYS,
     SYNC_GROUP_KEYS,
+    WITNESS_KEYS,
     CheckConfig,
     Config,
     GlobalConfig,
     InstanceConfig,
     SyncGroupConfig,
     Vip,
+    WitnessConfig,
 )
 from hafm.errors import ConfigError
 from hafm.trust import untrusted_reason
+from hafm.vrrp.constants import OWNER_PRIORITY
 
 __all__ = ["CheckValidator", "default_dropin_dir", "format_effective", "load_config"]
 
@@ -53,6 +56,8 @@ Returns ``[(key, message)]``; an empty list means the options are fine.  The loa
 
 # Sections whose sub-tables are named objects, in the order they are validated and printed.
 NAMED_SECTIONS = ("check", "vrrp_instance", "vrrp_sync_group")
+# Single tables that only the main file may hold (their ``_Loader.<name>_table``).
+MAIN_FILE_TABLES = ("global", "witness")
 
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$")
@@ -95,6 +100,7 @@ class _Loader:
     errors: list[str] = field(default_factory=list)
     provenance: dict[str, Path] = field(default_factory=dict)
     global_table: _Table | None = None
+    witness_table: _Table | None = None
     tables: dict[str, dict[str, _Table]] = field(default_factory=lambda: {s: {} for s in NAMED_SECTIONS})
 
     def __post_init__(self) -> None:
@@ -169,11 +175,11 @@ class _Loader:
     def collect(self, file: Path, document: dict[str, Any], *, is_main: bool) -> None:
         """Register the top-level tables of one file, enforcing the one-file-per-table rule."""
         for section, value in document.items():
-            if section == "global":
+            if section in MAIN_FILE_TABLES:
                 if is_main:
-                    self.global_table = _Table(file=file, raw=value)
+                    setattr(self, f"{section}_table", _Table(file=file, raw=value))
                 else:
-                    self.error(file, "global", f"[global] is only allowed in the main file {self.main}")
+                    self.error(file, section, f"[{section}] is only allowed in the main file {self.main}")
                 continue
             if section not in NAMED_SECTIONS:
                 hint = schema.suggest(section, schema.TOP_LEVEL_TABLES)
@@ -239,6 +245,7 @@ class _Loader:
             },
         )
         checks = self.load_checks()
+        witness = self.load_witness()
         instances = self.load_instances(global_)
         sync_groups = self.load_sync_groups()
         if self.errors:
@@ -249,6 +256,7 @@ class _Loader:
             instances=instances,
             checks=checks,
             sync_groups=sync_groups,
+            witness=witness,
             provenance=dict(self.provenance),
         )
 
@@ -284,6 +292,20 @@ class _Loader:
         for key, message in problems:
             self.error(file, f"{where}.{key}" if key else where, message)
         return not problems
+
+    def load_witness(self) -> WitnessConfig | None:
+        table = self.witness_table
+        if table is None:
+            return None
+        values, _, ok = self.convert_table(table.file, "witness", table.raw, WITNESS_KEYS)
+        if "endpoints" in values and not values["endpoints"]:
+            self.error(table.file, "witness.endpoints", "must list at least one etcd endpoint")
+            ok = False
+        for one, other in (("user", "password"), ("password", "user"), ("cert", "key"), ("key", "cert")):
+            if one in values and other not in values:
+                self.error(table.file, f"witness.{one}", f"needs {other} as well")
+                ok = False
+        return schema.build(WitnessConfig, values) if ok else None
 
     def load_instances(self, global_: GlobalConfig) -> dict[str, InstanceConfig]:
         instances: dict[str, InstanceConfig] = {}
@@ -364,6 +386,14 @@ class _Loader:
                 f"{where}.resign_below",
                 f"{values['resign_below']} must be below the priority {priority}",
             )
+        for key, wants in (("witness", values.get("witness")), ("mode", values.get("mode") == "lease")):
+            if not wants:
+                continue
+            if self.witness_table is None:
+                self.error(file, f"{where}.{key}", "needs a [witness] table (the etcd cluster) in the main file")
+            elif priority == OWNER_PRIORITY:
+                self.error(file, f"{where}.{key}", "the address owner (priority 255) cannot wait for a witness")
+            break
         interface = values.get("interface")
         for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
             for index, vip in enumerate(values.get(key, ())):
@@ -605,6 +635,9 @@ def format_effective(config: Config) -> str:
         emit_all(table, check)
         for key, value in check.options.items():
             emit(table, key, value)
+    if config.witness is not None:
+        lines += ["", "[witness]"]
+        emit_all("witness", config.witness)
     for section, records in (("vrrp_instance", config.instances), ("vrrp_sync_group", config.sync_groups)):
         for name, record in records.items():
             table = f"{section}.{_toml_key(name)}"

@@ -99,6 +99,14 @@ class InstanceConfig:
     garp_master_refresh: float = field(default=0.0, metadata=key(schema.off_or_number(1, 86400)))
     v3_checksum_as_v2: bool = field(default=False, metadata=key(schema.boolean))
     resign_below: int | None = field(default=None, metadata=key(schema.integer(1, 254)))
+    # docs/witness.md: Master only while holding the [witness] key; "lease" sends no VRRP at all.
+    witness: bool = field(default=False, metadata=key(schema.boolean))
+    mode: Literal["vrrp", "lease"] = field(default="vrrp", metadata=key(schema.choice("vrrp", "lease")))
+
+    @property
+    def uses_witness(self) -> bool:
+        """Whether the [witness] key decides if this instance may be Master (lease mode always does)."""
+        return self.witness or self.mode == "lease"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +155,23 @@ class GlobalConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WitnessConfig:
+    """The ``[witness]`` table: the etcd cluster whose leases veto a Master (docs/witness.md)."""
+
+    type: Literal["etcd"] = field(metadata=key(schema.choice("etcd")))
+    endpoints: tuple[str, ...] = field(metadata=key(schema.array(schema.http_url)))
+    # etcd leases count whole seconds; etcd itself raises a TTL below its minimum (about 2 s by default).
+    ttl: int = field(default=3, metadata=key(schema.integer(1, 3600)))
+    prefix: str = field(default="/hafm/", metadata=key(schema.key_prefix))
+    cluster: str = field(default="default", metadata=key(schema.key_segment))
+    ca_file: str | None = field(default=None, metadata=key(schema.absolute_path, toml="ca"))
+    cert_file: str | None = field(default=None, metadata=key(schema.absolute_path, toml="cert"))
+    key_file: str | None = field(default=None, metadata=key(schema.absolute_path, toml="key"))
+    user: str | None = field(default=None, metadata=key(schema.string))
+    password: str | None = field(default=None, metadata=key(schema.string))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole effective configuration.
 
@@ -159,6 +184,7 @@ class Config:
     instances: dict[str, InstanceConfig] = field(default_factory=dict)
     checks: dict[str, CheckConfig] = field(default_factory=dict)
     sync_groups: dict[str, SyncGroupConfig] = field(default_factory=dict)
+    witness: WitnessConfig | None = None
     provenance: dict[str, Path] = field(default_factory=dict)
 
 
@@ -168,6 +194,7 @@ INSTANCE_KEYS = toml_keys(InstanceConfig)
 SYNC_GROUP_KEYS = toml_keys(SyncGroupConfig)
 # Only the keys every check type shares; the rest of a [check.NAME] table belongs to the check type.
 CHECK_COMMON_KEYS = toml_keys(CheckConfig)
+WITNESS_KEYS = toml_keys(WitnessConfig)
 NOTIFY_KEYS = toml_keys(Notify)
 NOTIFY_FIELDS = {name: spec.attribute for name, spec in NOTIFY_KEYS.items()}
 """``{config key: Notify attribute}``, in keepalived's order (``notify_master`` → ``master``)."""

@@ -297,6 +297,31 @@ def absolute_path(value: Any) -> str:
     return text
 
 
+def http_url(value: Any) -> str:
+    """An http(s) URL without a path: an etcd client endpoint such as ``http://198.51.100.60:2379``."""
+    text = string(value)
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest or "/" in rest.rstrip("/") or any(c.isspace() for c in rest):
+        raise Invalid(f"{text!r} is not an endpoint like http://HOST:PORT or https://HOST:PORT")
+    return text.rstrip("/")
+
+
+def key_prefix(value: Any) -> str:
+    """An etcd key prefix: absolute and ending in ``/``, so one cluster's keys never run into another's."""
+    text = string(value)
+    if not (text.startswith("/") and text.endswith("/")):
+        raise Invalid(f"{text!r} must start and end with '/'")
+    return text
+
+
+def key_segment(value: Any) -> str:
+    """One segment of an etcd key: a visible word without '/'."""
+    text = string(value)
+    if not text or "/" in text or any(not c.isprintable() or c.isspace() for c in text):
+        raise Invalid(f"{text!r} must be a non-empty word without '/' or spaces")
+    return text
+
+
 def interface_name(value: Any) -> str:
     """A Linux interface name, as the kernel's dev_valid_name() accepts it."""
     text = string(value)
@@ -562,4 +587,4 @@ def label_problem(vip: Vip, interface: str | None) -> str | None:
 
 # --- tables -------------------------------------------------------------------------------------
 
-TOP_LEVEL_TABLES = ("global", "vrrp_instance", "vrrp_sync_group", "check")
+TOP_LEVEL_TABLES = ("global", "vrrp_instance", "vrrp_sync_group", "check", "witness")

@@ -16,12 +16,13 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -43,6 +44,9 @@ from hafm.vrrp import coordinator as co
 from hafm.vrrp import events as ev
 from hafm.vrrp.constants import OWNER_PRIORITY
 from hafm.vrrp.timers import Timer
+
+if TYPE_CHECKING:
+    from hafm.shell.witness import WitnessClient
 
 __all__ = ["Daemon", "DaemonError"]
 
@@ -76,6 +80,7 @@ class Daemon:
         self.sockets: dict[SocketKey, VrrpSocket] = {}
         self.drivers: dict[str, InstanceDriver] = {}
         self.checks: CheckRunner | None = None
+        self.witness: WitnessClient | None = None
         self._events: deque[co.CoordinatorEvent] = deque()
         self._feeding = False
         self._stop = asyncio.Event()
@@ -152,6 +157,7 @@ class Daemon:
                 for i in self.config.instances.values()
             ),
         )
+        self._start_witness(sources)
         links = {name: info.up for name, info in self.infos.items()}
         self.started = asyncio.get_running_loop().time()
         self._feed(co.Started(sources=sources, links=links))
@@ -173,6 +179,8 @@ class Daemon:
             await self.checks.stop()
         self._feed(ev.Shutdown())
         await asyncio.gather(*(driver.drain(SHUTDOWN_GRACE) for driver in self.drivers.values()))
+        if self.witness is not None:
+            await self.witness.close()
         await self.hooks.call_and_wait("hafm_shutdown", {"config": self.config}, timeout=HOOK_SHUTDOWN_GRACE)
         for task in list(self._tasks):
             task.cancel()
@@ -228,10 +236,28 @@ class Daemon:
                             self.hooks.call(hook, kwargs)
                         case co.Log(level=level, message=message):
                             log.log(level, "%s", message)
+                        case co.WitnessAcquire() | co.WitnessRelease():
+                            if self.witness is not None:
+                                self.witness.perform(output)
         finally:
             self._feeding = False
         if changed:
             self.systemd.status(self._summary())
+
+    def _start_witness(self, sources: Mapping[str, IPAddress]) -> None:
+        """The etcd client, when an instance uses the witness; this node's name is ``router_id`` or host@address."""
+        witness = self.config.witness
+        users = [name for name, c in self.config.instances.items() if c.uses_witness]
+        if witness is None or not users:
+            return
+        from hafm.shell.witness import WitnessClient  # httpx only for daemons with a witness
+
+        node = self.config.global_.router_id or f"{socket.gethostname()}@{sources[users[0]]}"
+        try:
+            self.witness = WitnessClient(witness, node, self._feed)
+        except (OSError, ValueError) as exc:  # TLS files unreadable or not PEM
+            raise DaemonError(f"witness: cannot set up the etcd client: {exc}") from None
+        log.info("witness: etcd %s as node %s (ttl %d s)", ", ".join(witness.endpoints), node, witness.ttl)
 
     def _on_timer(self, instance: str, timer: Timer) -> None:
         self._feed(co.InstanceTimerFired(instance=instance, timer=timer))
@@ -404,6 +430,8 @@ class Daemon:
     async def _apply(self, new: Config) -> None:
         """Bring the running daemon to ``new``.  Everything that can fail is done before anything changes."""
         old = self.config
+        if _witness_setup(old) != _witness_setup(new):
+            raise DaemonError("[witness] changed, or the witness gets its first instance: restart hafm to apply it")
         for key in RESTART_ONLY_GLOBALS:
             if getattr(old.global_, key) != getattr(new.global_, key):
                 log.warning(
@@ -639,6 +667,12 @@ class Daemon:
         primary = self.infos[config.interface].primary(config.family)
         assert primary is not None  # checked in _resolve_interfaces
         return primary
+
+
+def _witness_setup(config: Config) -> tuple[Any, ...]:
+    """What the witness client was built from: a reload that changes it needs a restart.  (An instance
+    whose ``witness`` or ``mode`` changes is restarted by the reload, like any identity change.)"""
+    return config.witness, any(c.uses_witness for c in config.instances.values())
 
 
 def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:

@@ -21,6 +21,8 @@ What it owns, so the asyncio shell decides nothing:
   reported after its members'.
 * **Counters** (:class:`InstanceCounters`) and bounded drop reporting.
 * **Maintenance**: a drained instance resigns and stays Backup at priority 1.
+* **The witness** (:mod:`hafm.vrrp.witness`): an instance with ``witness = true`` becomes or stays
+  Master only while it holds its etcd key; a ``mode = "lease"`` instance sends no VRRP at all.
 
 Events produced while handling an event (one member's transition moving
 another member) are queued and handled after the current instance's actions
@@ -45,6 +47,7 @@ from hafm.vrrp.instance import VrrpInstance, replaceable_in_place
 from hafm.vrrp.state import State
 from hafm.vrrp.timers import Timer
 from hafm.vrrp.tracking import PriorityVerdict, Tracked, effective_priority
+from hafm.vrrp.witness import Decision, Say, SetReason, WitnessAcquire, WitnessChanged, WitnessPolicy, WitnessRelease
 
 __all__ = [
     "CallHook",
@@ -63,6 +66,9 @@ __all__ = [
     "RemoveInstances",
     "SendFailed",
     "Started",
+    "WitnessAcquire",
+    "WitnessChanged",
+    "WitnessRelease",
 ]
 
 VRRP_TTL = 255
@@ -177,6 +183,7 @@ CoordinatorEvent = (
     | ev.LinkChanged
     | SendFailed
     | MaintenanceChanged
+    | WitnessChanged
     | ev.Shutdown
 )
 
@@ -208,7 +215,7 @@ class Log:
     message: str
 
 
-Output = Perform | CallHook | Log
+Output = Perform | CallHook | Log | WitnessAcquire | WitnessRelease
 
 
 # -- what the coordinator knows ----------------------------------------------------------------
@@ -293,6 +300,7 @@ class Coordinator:
         self._groups_touched: dict[str, tuple[str, act.StateChanged]] = {}
         self._out: list[Output] = []
         self._now = 0.0
+        self.witness = WitnessPolicy(config.witness, config.instances)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -313,7 +321,9 @@ class Coordinator:
                 self._drop(None, event.reason, "?", f"{event.detail} on {event.interface}")
             case InstanceTimerFired():
                 if event.instance in self.members:
-                    self._feed(event.instance, ev.TimerFired(timer=event.timer))
+                    self._timer_fired(event)
+            case WitnessChanged():
+                self._witness_changed(event)
             case CheckChanged():
                 self._check_changed(event)
             case ev.LinkChanged():
@@ -428,6 +438,7 @@ class Coordinator:
                 self._perform(name, member, action)
             self._relink(name, before, config)
             self._log(logging.INFO, f"{name}: updated in place by reload")
+        self.witness.update(new.witness, new.instances)
         for name in started:
             config = new.instances[name]
             for interface in (config.interface, *config.track_interface):
@@ -463,6 +474,8 @@ class Coordinator:
         if name is None:
             self._drop(None, DropReason.UNKNOWN_VRID, source, f"VRID {vrid} on {packet.interface}")
             return
+        if self.witness.lease_mode(name):
+            return  # lease mode: VRRP plays no part, whatever is on the wire
         self.members[name].counters.adverts_received += 1
         self._feed(name, ev.AdvertReceived(advert=advert, source=packet.source))
 
@@ -539,6 +552,35 @@ class Coordinator:
                 # Hand over at once (priority-0 advert); at priority 1 it takes the VIP back only
                 # when no other node is alive.
                 self._feed(name, ev.Resign(reason=f"maintenance ({wanted})"))
+            elif self.witness.uses(name):
+                self._apply_witness(name, self.witness.maintenance_off(name, member.instance.state))
+
+    # -- the witness ---------------------------------------------------------------------------
+
+    def _timer_fired(self, event: InstanceTimerFired) -> None:
+        name = event.instance
+        if event.timer is Timer.MASTER_DOWN and self.witness.uses(name):
+            self._apply_witness(name, self.witness.master_down(name, self.members[name].instance))
+            return
+        self._feed(name, ev.TimerFired(timer=event.timer))
+
+    def _witness_changed(self, event: WitnessChanged) -> None:
+        member = self.members.get(event.instance)
+        if member is None or not self.witness.uses(event.instance):
+            return
+        self._apply_witness(event.instance, self.witness.changed(event, member.instance))
+
+    def _apply_witness(self, name: str, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            match decision:
+                case SetReason(reason=reason):
+                    self.members[name].reason = reason
+                case Say(level=level, message=message):
+                    self._log(level, message)
+                case WitnessAcquire() | WitnessRelease():
+                    self._out.append(decision)
+                case _:
+                    self._feed(name, decision)
 
     # -- feeding instances ---------------------------------------------------------------------
 
@@ -581,6 +623,8 @@ class Coordinator:
                 self._hook("hafm_split_brain", instance=name, peer=str(action.peer), peer_priority=action.peer_priority)
                 return
             case act.SendAdvert():
+                if self.witness.lease_mode(name):
+                    return  # lease mode sends no VRRP packets at all
                 config = member.instance.config
                 counters.adverts_sent += len(config.unicast_peer) or 1
             case act.SendGratuitous(vips=vips, repeat=repeat):
@@ -603,6 +647,9 @@ class Coordinator:
             reason=change.reason,
             priority=change.priority,
         )
+        if self.witness.uses(name):
+            maintenance = member.maintenance is not None
+            self._apply_witness(name, self.witness.state_changed(name, change.old, change.new, maintenance=maintenance))
         group = self._group_of.get(name)
         if group is None:
             return

@@ -78,6 +78,13 @@ class Resign:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TakeOver:
+    """Become Master now (a Backup in lease mode that holds the witness lease; VRRP timers play no part)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Shutdown:
     """Stop the instance: a Master sends a priority-0 advert and releases its VIPs."""
 
@@ -91,5 +98,6 @@ Event = (
     | FaultChanged
     | SyncGroupBackup
     | Resign
+    | TakeOver
     | Shutdown
 )

@@ -95,6 +95,10 @@ class VrrpInstance:
                 if self.state is not State.MASTER:
                     return []
                 return self._transition(Trigger.RESIGNED, event.reason, now)
+            case ev.TakeOver():
+                if self.state is not State.BACKUP:
+                    return []
+                return self._transition(Trigger.TAKE_OVER, event.reason, now)
             case ev.Shutdown():
                 return self._transition(Trigger.SHUTDOWN, "shutdown", now)
         raise TypeError(f"not an event: {event!r}")
@@ -173,6 +177,11 @@ class VrrpInstance:
     @property
     def preempt(self) -> bool:
         return not self.config.nopreempt
+
+    @property
+    def preempting(self) -> bool:
+        """The Master last heard has a lower priority than ours and we may preempt it."""
+        return self._preempting
 
     # -- event handlers -----------------------------------------------------
 
@@ -462,6 +471,9 @@ IDENTITY_FIELDS = (
     "unicast_src_ip",
     "unicast_peer",
     "v3_checksum_as_v2",
+    # Whether the etcd witness decides, and how: the key is taken or released from a clean start.
+    "witness",
+    "mode",
 )
 
 

@@ -13,6 +13,7 @@ and Stop, as in keepalived.  Read it next to RFC 5798 / RFC 9568 §6:
 - Initialize --Startup-->                Backup  (§6.4.1, priority < 255)
 - Initialize --Startup, priority 255-->  Master  (§6.4.1, address owner)
 - Backup --Master_Down_Timer fires-->    Master  (§6.4.2)
+- Backup --takes over-->                 Master  (hafm: lease mode, the etcd lease holder)
 - Master --higher priority advert-->     Backup  (§6.4.3; equal priority and
   higher primary address also counts)
 - any running state --Shutdown-->        Stop    (§6.4.2/§6.4.3 "Shutdown")
@@ -41,6 +42,7 @@ class Trigger(enum.Enum):
     STARTUP_AS_OWNER = "startup as address owner (priority 255)"
     STARTUP_IN_FAULT = "startup while faulty"
     MASTER_DOWN = "master down timer expired"
+    TAKE_OVER = "holds the witness lease (lease mode)"
     PREEMPTED = "advert from a better master"
     RESIGNED = "resigned (resign_below or maintenance)"
     SYNC_BACKUP = "a sync group member went BACKUP"
@@ -59,6 +61,7 @@ TRANSITIONS: dict[State, dict[Trigger, State]] = {
     },
     State.BACKUP: {
         Trigger.MASTER_DOWN: State.MASTER,
+        Trigger.TAKE_OVER: State.MASTER,
         Trigger.FAULT: State.FAULT,
         Trigger.SHUTDOWN: State.STOP,
     },
