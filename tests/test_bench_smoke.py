@@ -306,6 +306,11 @@ def test_vip_sample_and_worst(scale: ModuleType) -> None:
         vips=[scale.VipSample(on_master=3, on_backup=0, missing=0, duplicated=0), sample],
     )  # fmt: skip
     assert result.worst == sample
+    lost = scale.Result(
+        daemon="hafm", case="1 inst v2 adv 1", instances=1, settled=1.0, cpu_master=0.0, cpu_backup=0.0,
+        rss_master_mib=30.0, rss_backup_mib=30.0,
+    )  # fmt: skip
+    assert lost.worst is None and scale.vip_cell(lost) == "no sample (ip timed out)"
     assert scale.vip_cell(result) == "2/3 a, 1 b (1 missing, 1 dup), never settled"
     table = scale.scale_table({"hafm": [result]}).splitlines()
     assert table[2].split()[:6] == ["3", "inst", "v2", "adv", "1", "hafm"]
@@ -405,3 +410,19 @@ def test_before_tree_is_the_hafm_that_runs_even_from_a_checkout(scale: ModuleTyp
     repo = BENCH.parent  # its own hafm/ would win if the working directory came first on sys.path
     result = subprocess.run(node.argv(), cwd=repo, capture_output=True, text=True, timeout=60)
     assert result.stdout == "the other tree\n", result.stderr
+
+
+def test_a_slow_ip_loses_a_sample_not_the_run(scale: ModuleType) -> None:
+    class SlowHost:
+        def addresses(self) -> list[str]:
+            raise subprocess.TimeoutExpired(["ip", "addr"], 10)
+
+    class Host:
+        def addresses(self) -> list[str]:
+            return ["203.0.113.1/32", "198.51.100.1/24"]
+
+    assert scale.holding(SlowHost()) is None
+    assert scale.vip_sample_of(["203.0.113.1"], Host(), SlowHost()) is None
+    assert scale.vip_sample_of(["203.0.113.1"], Host(), Host()) == scale.VipSample(
+        on_master=1, on_backup=1, missing=0, duplicated=1
+    )
