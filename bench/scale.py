@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -198,7 +199,10 @@ class Result:
     vips: list[VipSample] = field(default_factory=list)
 
     @property
-    def worst(self) -> VipSample:
+    def worst(self) -> VipSample | None:
+        """The worst of the samples, field by field; None if every sample was lost."""
+        if not self.vips:
+            return None
         return VipSample(
             on_master=min(s.on_master for s in self.vips),
             on_backup=max(s.on_backup for s in self.vips),
@@ -243,16 +247,28 @@ def node_config(kind: type[DaemonNode], case: Case, *, priority: int, state: str
 # -- one case --------------------------------------------------------------------------------------
 
 
-def holding(host: Host) -> set[str]:
-    return {address.split("/")[0] for address in host.addresses()}
+def holding(host: Host) -> set[str] | None:
+    """The addresses on ``host``'s eth0, or None when ``ip`` did not answer in time (a loaded machine)."""
+    try:
+        return {address.split("/")[0] for address in host.addresses()}
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def vip_sample_of(expected: Sequence[str], a: Host, b: Host) -> VipSample | None:
+    """Where the VIPs are now, or None if either host could not be asked."""
+    on_master, on_backup = holding(a), holding(b)
+    if on_master is None or on_backup is None:
+        return None
+    return vip_sample(expected, on_master, on_backup)
 
 
 def wait_settled(a: Host, b: Host, expected: list[str], nodes: list[DaemonNode], timeout: float) -> float | None:
     """Seconds until a holds every expected VIP and b none, or None."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        sample = vip_sample(expected, holding(a), holding(b))
-        if sample.on_master == len(expected) and sample.on_backup == 0:
+        sample = vip_sample_of(expected, a, b)
+        if sample is not None and sample.on_master == len(expected) and sample.on_backup == 0:
             return time.monotonic() - started
         if any(node.proc is not None and node.proc.poll() is not None for node in nodes):
             raise RuntimeError(f"a daemon exited; logs in {nodes[0].workdir}")
@@ -284,7 +300,9 @@ def run_case(lab: Lab, a: Host, b: Host, kind: type[DaemonNode], case: Case, win
         started = time.monotonic()
         samples = []
         while True:
-            samples.append(vip_sample(expected, holding(a), holding(b)))
+            sample = vip_sample_of(expected, a, b)
+            if sample is not None:  # a sample lost to a slow `ip` is left out, not counted as missing
+                samples.append(sample)
             left = window - (time.monotonic() - started)
             if left <= 0:
                 break
@@ -296,7 +314,7 @@ def run_case(lab: Lab, a: Host, b: Host, kind: type[DaemonNode], case: Case, win
         for node in nodes:
             failover.stop_node(node)
         for host in (a, b):
-            for address in holding(host) & set(expected):
+            for address in (holding(host) or set()) & set(expected):
                 failover.remove_vip(host, address)
     return Result(
         daemon=memory.label_of(kind),
@@ -329,11 +347,9 @@ def run_cases(
                 where = workdir / f"case{number}-{label.replace(' ', '-')}"
                 result = run_case(lab, a, b, kind, case, window, where)
                 results[label].append(result)
-                worst = result.worst
                 print(
                     f"  {case.title:<34} {label:<12} CPU {result.cpu_master:5.1f} % / {result.cpu_backup:5.1f} %"
-                    f"  RSS {result.rss_master_mib:5.1f} MiB  VIPs {worst.on_master}/{case.instances}"
-                    f" on a, {worst.on_backup} on b",
+                    f"  RSS {result.rss_master_mib:5.1f} MiB  VIPs {vip_cell(result)}",
                     flush=True,
                 )
     return results
@@ -344,6 +360,8 @@ def run_cases(
 
 def vip_cell(result: Result) -> str:
     worst = result.worst
+    if worst is None:
+        return "no sample (ip timed out)"
     cell = f"{worst.on_master}/{result.instances} a, {worst.on_backup} b"
     if worst.missing or worst.duplicated:
         cell += f" ({worst.missing} missing, {worst.duplicated} dup)"

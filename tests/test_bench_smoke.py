@@ -307,6 +307,11 @@ def test_vip_sample_and_worst(scale: ModuleType) -> None:
         vips=[scale.VipSample(on_master=3, on_backup=0, missing=0, duplicated=0), sample],
     )  # fmt: skip
     assert result.worst == sample
+    lost = scale.Result(
+        daemon="hafm", case="1 inst v2 adv 1", instances=1, settled=1.0, cpu_master=0.0, cpu_backup=0.0,
+        rss_master_mib=30.0, rss_backup_mib=30.0,
+    )  # fmt: skip
+    assert lost.worst is None and scale.vip_cell(lost) == "no sample (ip timed out)"
     assert scale.vip_cell(result) == "2/3 a, 1 b (1 missing, 1 dup), never settled"
     table = scale.scale_table({"hafm": [result]}).splitlines()
     assert table[2].split()[:6] == ["3", "inst", "v2", "adv", "1", "hafm"]
@@ -430,3 +435,19 @@ def test_loss_scenarios_parse_and_refuse_nonsense() -> None:
     for bad in ("30:2", "x:2:1", "100:2:1", "30:4:1", "30:2:0.5", "30:3:0"):
         with pytest.raises(argparse.ArgumentTypeError, match=bad):
             loss.parse_scenario(bad)
+
+
+def test_a_slow_ip_loses_a_sample_not_the_run(scale: ModuleType) -> None:
+    class SlowHost:
+        def addresses(self) -> list[str]:
+            raise subprocess.TimeoutExpired(["ip", "addr"], 10)
+
+    class Host:
+        def addresses(self) -> list[str]:
+            return ["203.0.113.1/32", "198.51.100.1/24"]
+
+    assert scale.holding(SlowHost()) is None
+    assert scale.vip_sample_of(["203.0.113.1"], Host(), SlowHost()) is None
+    assert scale.vip_sample_of(["203.0.113.1"], Host(), Host()) == scale.VipSample(
+        on_master=1, on_backup=1, missing=0, duplicated=1
+    )
