@@ -52,6 +52,7 @@ def zombies_of(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_SECONDS + 120)
 def test_flapping_for_a_while_leaks_nothing(lab: Lab, tmp_path: Path) -> None:
     flag = tmp_path / "app_ok"
     flag.write_text("0")
