@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from failover import machine_line, new_workdir, preflight_problem
 from scapy.layers.inet import IP
 from scapy.utils import rdpcap
 
-from hafm.lab.network import Lab, loss_flap_bound, wait_until
+from hafm.lab.network import Lab, LabError, loss_flap_bound, wait_until
 from hafm.lab.nodes import (
     DaemonNode,
     HafmNode,
@@ -178,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         bound = loss_flap_bound(scenario.percent / 100, round(args.seconds / scenario.advert_int))
         for run in range(1, args.rounds + 1):
             number += 1
-            found = {o.daemon: o for o in run_once(scenario, args.seconds, workdir, number)}
+            try:
+                found = {o.daemon: o for o in run_once(scenario, args.seconds, workdir, number)}
+            except (LabError, subprocess.SubprocessError) as exc:
+                # One broken run (a command timing out on a loaded machine) should not lose the others.
+                print(f"{scenario.title:<38} {run:>3} {bound:>5}  run failed: {exc}", flush=True)
+                continue
             h, k = found["hafm"], found["keepalived"]
             cells = [f"{o.flaps:>6} {o.silences:>8} {o.dual_seconds:>8.3f}" for o in (h, k)]
             print(f"{scenario.title:<38} {run:>3} {bound:>5}  {cells[0]}  {cells[1]}", flush=True)
