@@ -35,7 +35,6 @@ from hafm.shell.checks import CheckRunner
 from hafm.shell.control import ControlServer, read_trusted_file, write_file_atomically
 from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
-from hafm.shell.metrics import MetricsServer
 from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, watch_links
 from hafm.shell.sockets import VrrpSocket
 from hafm.shell.systemd import Systemd
@@ -46,6 +45,7 @@ from hafm.vrrp.constants import OWNER_PRIORITY
 from hafm.vrrp.timers import Timer
 
 if TYPE_CHECKING:
+    from hafm.shell.metrics import MetricsServer
     from hafm.shell.witness import WitnessClient
 
 __all__ = ["Daemon", "DaemonError"]
@@ -139,6 +139,8 @@ class Daemon:
         self._spawn(watch_links(self._on_link, self._stop, self._resync_links))
         # Before any instance runs: a port in use stops start-up without moving a VIP.
         if self.config.global_.metrics_listen:
+            from hafm.shell.metrics import MetricsServer  # prometheus-client costs ~4 MiB: only when asked for
+
             self.metrics = MetricsServer(self.config.global_.metrics_listen, self.status)
             await self.metrics.start()
         if self.config.checks:

@@ -76,7 +76,7 @@ VRRP_TTL = 255
 # whatever the number of forged source addresses: the bound is instances × reasons.
 DROP_REPORT_WINDOW = 60.0
 # Sources whose last advert is remembered for the byte-identical fast path.
-MAX_REMEMBERED_SOURCES = 256
+MAX_REMEMBERED_SOURCES = 1024
 # The group state of a sync group: FAULT if any member is, MASTER when all are (keepalived's view).
 INIT_GROUP_STATE = "INIT"
 
@@ -293,7 +293,7 @@ class Coordinator:
         self._by_vrid: dict[SocketKey, dict[int, str]] = {}
         for name, instance in config.instances.items():
             self._by_vrid.setdefault((instance.interface, instance.family), {})[instance.virtual_router_id] = name
-        self._last_advert: dict[tuple[str, IPAddress], tuple[bytes, IPAddress, Advertisement]] = {}
+        self._last_advert: dict[tuple[str, IPAddress, int], tuple[bytes, IPAddress, Advertisement]] = {}
         self._drop_reported: dict[_ReportKey, float] = {}
         self._drops_unreported: Counter[_ReportKey] = Counter()
         self._queue: deque[tuple[str, _Queued]] = deque()
@@ -462,9 +462,9 @@ class Coordinator:
                 self._feed(name, ev.LinkChanged(interface=interface, up=False))
 
     def _packet(self, packet: PacketReceived) -> None:
-        source = str(packet.source)
         if packet.ttl != VRRP_TTL:  # cheapest check first: forged or routed packets stop here
-            self._drop(None, DropReason.BAD_TTL, source, f"TTL/hop limit {packet.ttl} on {packet.interface}")
+            detail = f"TTL/hop limit {packet.ttl} on {packet.interface}"
+            self._drop(None, DropReason.BAD_TTL, str(packet.source), detail)
             return
         vrid = packet.payload[1] if len(packet.payload) > 1 else 0
         name = self._by_vrid.get((packet.interface, packet.family), {}).get(vrid)
@@ -472,7 +472,7 @@ class Coordinator:
         if advert is None:
             return
         if name is None:
-            self._drop(None, DropReason.UNKNOWN_VRID, source, f"VRID {vrid} on {packet.interface}")
+            self._drop(None, DropReason.UNKNOWN_VRID, str(packet.source), f"VRID {vrid} on {packet.interface}")
             return
         if self.witness.lease_mode(name):
             return  # lease mode: VRRP plays no part, whatever is on the wire
@@ -480,7 +480,8 @@ class Coordinator:
         self._feed(name, ev.AdvertReceived(advert=advert, source=packet.source))
 
     def _decode(self, packet: PacketReceived, name: str | None) -> Advertisement | None:
-        key = (packet.interface, packet.source)
+        # One source may speak for many VRIDs: remember its last advert per VRID.
+        key = (packet.interface, packet.source, packet.payload[1] if len(packet.payload) > 1 else 0)
         remembered = self._last_advert.get(key)
         if remembered is not None and remembered[0] == packet.payload and remembered[1] == packet.destination:
             return remembered[2]
