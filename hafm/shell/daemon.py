@@ -229,18 +229,22 @@ class Daemon:
         changed = False
         try:
             while self._events:
-                for output in self.coordinator.handle(self._events.popleft(), loop.time()):
+                outputs = self.coordinator.handle(self._events.popleft(), loop.time())
+                for output in outputs:
                     match output:
                         case co.Perform(instance=name, action=action):
                             self.drivers[name].perform(action)
-                        case co.CallHook(name=hook, kwargs=kwargs):
-                            changed = changed or hook == "hafm_state_changed"
-                            self.hooks.call(hook, kwargs)
                         case co.Log(level=level, message=message):
                             log.log(level, "%s", message)
                         case co.WitnessAcquire() | co.WitnessRelease():
                             if self.witness is not None:
                                 self.witness.perform(output)
+                # Plugins after the protocol: the new Master's advert and VIP changes are out before any
+                # plugin code runs (hooks keep their order among themselves).
+                for output in outputs:
+                    if isinstance(output, co.CallHook):
+                        changed = changed or output.name == "hafm_state_changed"
+                        self.hooks.call(output.name, output.kwargs)
         finally:
             self._feeding = False
         if changed:
