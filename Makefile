@@ -36,10 +36,12 @@ sysdeps:
 			echo "installing:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		fi; \
-		if command -v systemctl >/dev/null && systemctl is-enabled tomcat10 >/dev/null 2>&1; then \
-			echo "tomcat10: disabling the system service (the lab starts Tomcat in namespaces only)"; \
-			systemctl disable --now tomcat10 >/dev/null 2>&1 || true; \
-		fi; \
+		for service in tomcat10 etcd; do \
+			if command -v systemctl >/dev/null && systemctl is-enabled $$service >/dev/null 2>&1; then \
+				echo "$$service: disabling the system service (the lab starts it in namespaces only)"; \
+				systemctl disable --now $$service >/dev/null 2>&1 || true; \
+			fi; \
+		done; \
 	else \
 		echo "not root: skipping apt packages ($(APT_PACKAGES)); netns tests will be skipped"; \
 	fi
