@@ -34,15 +34,25 @@ def _owner(uid: int) -> str:
         return str(uid)
 
 
+def foreign_owner(st: os.stat_result) -> bool:
+    """Owned by someone other than root and the user hafm runs as."""
+    return st.st_uid not in (0, os.getuid())
+
+
+def writable_by_others(st: os.stat_result) -> bool:
+    """Group or others may write it (for a directory: create files in it, sticky bit or not)."""
+    return bool(st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
 def _entry_problem(path: str, st: os.stat_result) -> str | None:
     """Why the one entry ``path`` (already ``lstat``-ed) breaks the rule; None when it does not."""
     mode = st.st_mode
     kind = "directory " if stat.S_ISDIR(mode) else "symlink " if stat.S_ISLNK(mode) else ""
-    if st.st_uid not in (0, os.getuid()):
+    if foreign_owner(st):
         return f"{kind}{path} is owned by {_owner(st.st_uid)} (uid {st.st_uid}), not root (chown root {path})"
     if stat.S_ISLNK(mode):
         return None  # a symlink's own mode bits are meaningless (always 0777)
-    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not (stat.S_ISDIR(mode) and mode & stat.S_ISVTX):
+    if writable_by_others(st) and not (stat.S_ISDIR(mode) and mode & stat.S_ISVTX):
         return f"{kind}{path} is writable by group/others (chmod go-w {path})"
     return None
 
@@ -125,8 +135,8 @@ def shared_directory_reason(directory: str) -> str | None:
         st = os.stat(directory)
     except OSError as exc:
         return f"{directory}: {exc.strerror or exc}"
-    if st.st_uid not in (0, os.getuid()):
+    if foreign_owner(st):
         return f"{directory} is owned by {_owner(st.st_uid)}, not root"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if writable_by_others(st):
         return f"{directory} is writable by group/others (chmod go-w {directory})"
     return None

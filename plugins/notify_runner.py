@@ -38,7 +38,7 @@ from hafm.processes import (
     kill_process_group,
     split_command,
 )
-from hafm.trust import directories_reason
+from hafm.trust import directories_reason, foreign_owner, writable_by_others
 
 __all__ = [
     "ENV_PATH",
@@ -317,9 +317,9 @@ class NotifyFifo:
 def _fifo_problem(path: str, st: os.stat_result) -> str | None:
     if not stat.S_ISFIFO(st.st_mode):
         return "it exists and is not a FIFO"
-    if st.st_uid not in (0, os.getuid()):
+    if foreign_owner(st):
         return f"it is owned by uid {st.st_uid}, not root"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if writable_by_others(st):
         return f"others can write into it, so a reader cannot trust its lines (chmod go-w {path})"
     return None
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hafm.errors import DaemonError, HafmError
-from hafm.trust import shared_directory_reason, untrusted_reason
+from hafm.trust import foreign_owner, shared_directory_reason, untrusted_reason, writable_by_others
 
 log = logging.getLogger("hafm")
 
@@ -143,7 +143,7 @@ def read_trusted_file(path: Path, limit: int = MAX_REQUEST) -> str:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(f"{path} is not a regular file")
-        if info.st_uid not in (0, os.getuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if foreign_owner(info) or writable_by_others(info):
             raise OSError(f"{path} is not root's or is writable by others: not trusted")
         return file.read(limit).decode(errors="replace")
 
