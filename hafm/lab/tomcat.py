@@ -82,7 +82,9 @@ def tomcat_unavailable_reason() -> str | None:
     return None
 
 
-def tomcat_check_toml(port: int = TOMCAT_PORT, interval: float = 0.5, fall: int = 2, rise: int = 2) -> str:
+def tomcat_check_toml(
+    port: int = TOMCAT_PORT, interval: float = 0.5, fall: int = 2, rise: int = 2, timeout: float = 0.4
+) -> str:
     """conf.d/tomcat.toml's ``[check.tomcat]`` with a shorter period, for a test or the demo."""
     return check_toml(
         "tomcat",
@@ -91,7 +93,7 @@ def tomcat_check_toml(port: int = TOMCAT_PORT, interval: float = 0.5, fall: int 
         expect_status=200,
         expect_body="this is the test page",
         interval=interval,
-        timeout=0.4,
+        timeout=timeout,
         fall=fall,
         rise=rise,
         weight=-20,

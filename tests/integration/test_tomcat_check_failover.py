@@ -20,13 +20,13 @@ from hafm.lab.network import Host, Lab, wait_until
 from hafm.lab.nodes import (
     ClientPoller,
     DaemonNode,
-    check_toml,
     first_answer_from,
     instance_toml,
     start_nodes,
     vip_holders,
     vip_holders_become,
 )
+from hafm.lab.tomcat import tomcat_check_toml
 
 A, B = "198.51.100.1", "198.51.100.2"
 ADVERT_INT = 1
@@ -44,18 +44,8 @@ RESIGN_BOUND = FALL * CHECK_INTERVAL + SKEW_B + MARGIN
 # Back up: rise successes, then A (a Backup at 100 discarding B's adverts at 90) waits out its timer.
 FAILBACK_BOUND = RISE * CHECK_INTERVAL + MDI_A + MARGIN
 
-TOMCAT = check_toml(
-    "tomcat",
-    type="http",
-    url="http://127.0.0.1/test/test.html",
-    expect_status=200,
-    expect_body="this is the test page",
-    interval=CHECK_INTERVAL,
-    timeout=0.3,
-    fall=FALL,
-    rise=RISE,
-    weight=-20,
-)
+# conf.d/tomcat.toml's check against the lab's test page (port 80), with this test's timing.
+TOMCAT = tomcat_check_toml(port=80, interval=CHECK_INTERVAL, fall=FALL, rise=RISE, timeout=0.3)
 
 
 def start_pair(lab: Lab, tmp_path: Path, extra_a: str = "", extra_b: str = "") -> tuple[dict[str, DaemonNode], Host]:
