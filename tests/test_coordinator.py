@@ -6,6 +6,7 @@ netns tests prove for sync groups and tracking is proved here in milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from hafm.config.model import CheckConfig, Config, SyncGroupConfig, TrackCheck, Vip
 from hafm.errors import DropReason
+from hafm.vrrp import actions as act
 from hafm.vrrp import coordinator as co
 from hafm.vrrp import events as ev
 from hafm.vrrp.codec import Advertisement, encode
@@ -220,6 +222,19 @@ def test_identical_adverts_are_decoded_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert coordinator.report("VI_1").counters.adverts_received == 49
     coordinator.handle(packet(advert(priority=91)), 50.0)  # a different advert is decoded
     assert len(calls) == 2
+
+
+def test_a_folded_run_of_packets_counts_each_and_acts_once() -> None:
+    coordinator = started()
+    repeated = dataclasses.replace(packet(advert(priority=200)), count=5)
+    outputs = coordinator.handle(repeated, 3.0)
+    timers = [o.action for o in outputs if isinstance(o, co.Perform) and isinstance(o.action, act.SetTimer)]
+    assert len(timers) == 1 and timers[0].deadline > 3.0, "one Master_Down re-arm, from the last arrival"
+    assert coordinator.report("VI_1").counters.adverts_received == 5
+    coordinator.handle(dataclasses.replace(packet(advert(auth=b"wrong")), count=7), 4.0)
+    coordinator.handle(dataclasses.replace(packet(advert(vrid=77)), count=3), 4.0)
+    assert coordinator.report("VI_1").counters.drops == {DropReason.AUTH_FAILURE: 7}
+    assert coordinator.unrouted_drops == {DropReason.UNKNOWN_VRID: 3}
 
 
 def test_send_failures_are_counted_and_warned_once_per_window() -> None:

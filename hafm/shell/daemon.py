@@ -28,21 +28,22 @@ import pluggy
 
 from hafm import __version__
 from hafm.config.model import Config, InstanceConfig, IPAddress, Vip
-from hafm.errors import ConfigError, DaemonError, HafmError, MalformedAdvert, NetlinkProblem
+from hafm.errors import ConfigError, DaemonError, HafmError, NetlinkProblem
 from hafm.plugin_manager import check_types
 from hafm.shell.announce import Announcer
 from hafm.shell.checks import CheckRunner
 from hafm.shell.control import ControlServer, read_trusted_file, write_file_atomically
 from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
+from hafm.shell.inbox import Timed, events_from
 from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, watch_links
+from hafm.shell.schedule import Scheduler
 from hafm.shell.sockets import VrrpSocket
 from hafm.shell.systemd import Systemd
 from hafm.status import build_status
 from hafm.vrrp import coordinator as co
 from hafm.vrrp import events as ev
 from hafm.vrrp.constants import OWNER_PRIORITY
-from hafm.vrrp.timers import Timer
 
 if TYPE_CHECKING:
     from hafm.shell.metrics import MetricsServer
@@ -53,9 +54,14 @@ __all__ = ["Daemon", "DaemonError"]
 log = logging.getLogger("hafm")
 
 SocketKey = co.SocketKey
-# Packets read per socket per wake-up: a flood must not starve the advert timers (the
-# socket stays readable, so the loop comes back to it after the timers due meanwhile).
+# Packets read per data socket at a time.  Read lazily, a socket holds what arrived since the
+# last read (a Backup of 200 instances at 1 s: ~550) and has room for ~10 000 (RECEIVE_BUFFER);
+# more than EAGER_AFTER at once means a flood, and the socket is then read as soon as it is readable, MAX_PACKETS_PER_WAKEUP at a
+# time so the advert timers are not starved, until EAGER_SECONDS pass without one.
+MAX_PACKETS_PER_READ = 4096
 MAX_PACKETS_PER_WAKEUP = 64
+EAGER_AFTER = 2048
+EAGER_SECONDS = 5.0
 SHUTDOWN_GRACE = 0.8  # seconds to remove VIPs at shutdown
 HOOK_SHUTDOWN_GRACE = 2.0  # seconds for plugins' shutdown work
 CORE_SECTIONS = frozenset({"schema", "instances", "sync_groups", "checks", "drops_unrouted", "process"})
@@ -81,8 +87,11 @@ class Daemon:
         self.drivers: dict[str, InstanceDriver] = {}
         self.checks: CheckRunner | None = None
         self.witness: WitnessClient | None = None
-        self._events: deque[co.CoordinatorEvent] = deque()
+        self._events: deque[tuple[co.CoordinatorEvent, float | None]] = deque()
         self._feeding = False
+        self._last_now = 0.0  # the coordinator's clock never goes back
+        self._eager: dict[SocketKey, float] = {}  # sockets read as soon as readable, until then
+        self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_lock = asyncio.Lock()
@@ -127,6 +136,7 @@ class Daemon:
             raise DaemonError(f"cannot open netlink: {exc.strerror}") from None
         await self._resolve_interfaces()
         await self._clear_leftover_vips()
+        self.scheduler = Scheduler(before=self._feed, fire=self._on_timers)
         self._open_sockets()
         self.interfaces = {
             name: Interface(index=info.index, announcer=Announcer(name, info.mac)) for name, info in self.infos.items()
@@ -194,10 +204,10 @@ class Daemon:
             self.metrics.close()
             self.metrics = None
         self.systemd.close()
-        for sock in self.sockets.values():
-            asyncio.get_running_loop().remove_reader(sock.fileno())
-            sock.close()
-        self.sockets.clear()
+        if self.scheduler is not None:
+            self.scheduler.close()
+        for key in list(self.sockets):
+            self._close_socket(key)
         for interface in self.interfaces.values():
             interface.announcer.close()
         self.netlink.close()
@@ -215,21 +225,26 @@ class Daemon:
 
     # -- the one way into the coordinator -------------------------------------------------------
 
-    def _feed(self, event: co.CoordinatorEvent) -> None:
-        """Hand ``event`` to the coordinator and perform its outputs.
+    def _feed(self, *events: co.CoordinatorEvent) -> None:
+        """Hand ``events`` to the coordinator, after what waits in the sockets, and perform the outputs.
 
-        Performing an output can produce another event (a send fails); it is queued and
-        handled after the current outputs, never re-entrantly.
+        Every way into the coordinator comes here, so packets are always handled before
+        anything that happened after them.  Performing an output can produce another event (a
+        send fails); it is queued and handled after the current outputs, never re-entrantly.
         """
-        self._events.append(event)
+        self._events.extend((event, None) for event in events)
         if self._feeding:
             return
         self._feeding = True
         loop = asyncio.get_running_loop()
         changed = False
         try:
+            for key, sock in self.sockets.items():
+                self._events.extendleft(reversed(self._read(key, sock, loop.time())))
             while self._events:
-                outputs = self.coordinator.handle(self._events.popleft(), loop.time())
+                event, at = self._events.popleft()
+                now = self._last_now = max(self._last_now, loop.time() if at is None else at)
+                outputs = self.coordinator.handle(event, now)
                 for output in outputs:
                     match output:
                         case co.Perform(instance=name, action=action):
@@ -250,6 +265,31 @@ class Daemon:
         if changed:
             self.systemd.status(self._summary())
 
+    def _read(self, key: SocketKey, sock: VrrpSocket, loop_now: float) -> list[Timed]:
+        """The packets waiting in ``sock``, as events at their arrival times."""
+        eager_until = self._eager.get(key)
+        limit = MAX_PACKETS_PER_WAKEUP if eager_until is not None else MAX_PACKETS_PER_READ
+        interface, family = key
+        packets = list(sock.receive(limit))
+        found = events_from(
+            packets,
+            interface=interface,
+            family=family,
+            wall_now=time.time(),
+            loop_now=loop_now,
+            floor=self._last_now,
+        )
+        read = len(packets)
+        if read >= EAGER_AFTER or (eager_until is not None and read >= MAX_PACKETS_PER_WAKEUP):
+            if eager_until is None:
+                log.info("%s IPv%d: %d packets waiting; reading as they arrive for now", interface, family, read)
+                asyncio.get_running_loop().add_reader(sock.fileno(), self._feed)
+            self._eager[key] = loop_now + EAGER_SECONDS
+        elif eager_until is not None and loop_now > eager_until:
+            del self._eager[key]
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+        return found
+
     def _start_witness(self, sources: Mapping[str, IPAddress]) -> None:
         """The etcd client, when an instance uses the witness; this node's name is ``router_id`` or host@address."""
         witness = self.config.witness
@@ -265,8 +305,8 @@ class Daemon:
             raise DaemonError(f"witness: cannot set up the etcd client: {exc}") from None
         log.info("witness: etcd %s as node %s (ttl %d s)", ", ".join(witness.endpoints), node, witness.ttl)
 
-    def _on_timer(self, instance: str, timer: Timer) -> None:
-        self._feed(co.InstanceTimerFired(instance=instance, timer=timer))
+    def _on_timers(self, due: list[Any]) -> None:
+        self._feed(*(co.InstanceTimerFired(instance=name, timer=timer) for name, timer in due))
 
     def _on_send_failed(self, instance: str, destination: IPAddress, exc: OSError) -> None:
         self._feed(co.SendFailed(instance=instance, destination=destination, error=exc.strerror or str(exc)))
@@ -276,30 +316,20 @@ class Daemon:
         delta = self.checks.states[name].delta
         self._feed(co.CheckChanged(check=name, up=up, detail=detail, delta=delta))
 
-    def _on_readable(self, key: SocketKey) -> None:
+    def _on_doorbell(self, key: SocketKey) -> None:
         sock = self.sockets.get(key)
         if sock is None:
             return
-        interface, family = key
-        for packet in sock.receive(MAX_PACKETS_PER_WAKEUP):
-            if isinstance(packet, MalformedAdvert):
-                self._feed(co.PacketRejected(interface=interface, reason=packet.reason, detail=packet.detail))
-            else:
-                self._feed(
-                    co.PacketReceived(
-                        interface=interface,
-                        family=family,
-                        payload=packet.payload,
-                        source=packet.source,
-                        destination=packet.destination,
-                        ttl=packet.ttl,
-                    )
-                )
+        rang = sock.ring(MAX_PACKETS_PER_WAKEUP)
+        self._feed()
+        if rang > sock.last_arrival:  # not in the data socket yet (should not happen): look again
+            asyncio.get_running_loop().call_soon(self._feed)
 
     # -- control: status, reload, maintenance --------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         """The status document (docs/status.md) as it stands now."""
+        self._feed()  # the counters include what waits in the sockets
         checks: dict[str, tuple[str, bool, str]] = {}
         if self.checks is not None:
             for name, state in self.checks.states.items():
@@ -634,11 +664,14 @@ class Daemon:
                 raise DaemonError("cannot open a raw VRRP socket: operation not permitted (needs root)") from None
             raise DaemonError(f"cannot open a raw VRRP socket on {interface}: {exc.strerror}") from None
         self.sockets[key] = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable, key)
+        asyncio.get_running_loop().add_reader(sock.doorbell.fileno(), self._on_doorbell, key)
 
     def _close_socket(self, key: SocketKey) -> None:
         sock = self.sockets.pop(key)
-        asyncio.get_running_loop().remove_reader(sock.fileno())
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.doorbell.fileno())
+        if self._eager.pop(key, None) is not None:
+            loop.remove_reader(sock.fileno())
         sock.close()
 
     async def _prepare_announcements(self, only: str | None = None, config: Config | None = None) -> None:
@@ -656,13 +689,14 @@ class Daemon:
                 raise DaemonError(f"cannot open a packet socket on {dev} for announcements: {exc.strerror}") from None
 
     def _add_driver(self, config: InstanceConfig, source: IPAddress) -> None:
+        assert self.scheduler is not None  # made in _start, before any driver
         self.drivers[config.name] = InstanceDriver(
             config,
             sock=self.sockets[(config.interface, config.family)],
             source=source,
             netlink=self.netlink,
             interfaces=self.interfaces,
-            on_timer=self._on_timer,
+            scheduler=self.scheduler,
             on_send_failed=self._on_send_failed,
         )
 

@@ -19,6 +19,7 @@ from hafm.config.model import InstanceConfig, IPAddress, Vip
 from hafm.errors import NetlinkProblem
 from hafm.shell.announce import Announcer
 from hafm.shell.netlink import Netlink
+from hafm.shell.schedule import Scheduler
 from hafm.shell.sockets import VrrpSocket
 from hafm.vrrp import actions as act
 from hafm.vrrp.codec import Advertisement, encode
@@ -39,7 +40,6 @@ class Interface:
     announcer: Announcer
 
 
-TimerCallback = Callable[[str, Timer], None]
 SendFailedCallback = Callable[[str, IPAddress, OSError], None]
 
 
@@ -52,7 +52,7 @@ class InstanceDriver:
         source: IPAddress,
         netlink: Netlink,
         interfaces: dict[str, Interface],
-        on_timer: TimerCallback,
+        scheduler: Scheduler,
         on_send_failed: SendFailedCallback,
     ) -> None:
         self.config = config
@@ -61,13 +61,13 @@ class InstanceDriver:
         self.source = source
         self.netlink = netlink
         self.interfaces = interfaces
-        self.on_timer = on_timer
+        self.scheduler = scheduler
         self.on_send_failed = on_send_failed
         self.state = State.INITIALIZE
         self.destinations: tuple[IPAddress, ...] = config.unicast_peer or (sock.multicast_group,)
-        self._loop = asyncio.get_running_loop()
-        # timer -> (deadline, handle, when the handle fires); see perform() for why they differ.
-        self._timers: dict[Timer, tuple[float, asyncio.TimerHandle, float]] = {}
+        # A Master's advert may go out this much early, to share a wake-up with the others'
+        # (see hafm.shell.schedule); a twentieth of the interval is far inside Master_Down_Interval.
+        self._advert_early = config.advert_int / 20
         self._encoded: dict[IPAddress, tuple[Advertisement, bytes]] = {}
         self._side_effects: asyncio.Queue[act.Action] = asyncio.Queue()
         self._worker = asyncio.create_task(self._work(), name=f"{self.name}-vips")
@@ -77,53 +77,26 @@ class InstanceDriver:
             case act.SendAdvert(advert=advert):
                 self._send(advert)
             case act.SetTimer(timer=timer, deadline=deadline):
-                self._set_timer(timer, deadline)
+                early = self._advert_early if timer is Timer.ADVERT else 0.0
+                self.scheduler.set((self.name, timer), deadline, early)
             case act.CancelTimer(timer=timer):
-                self._cancel(timer)
+                self.scheduler.cancel((self.name, timer))
             case act.StateChanged(new=new):
                 self.state = new
+                self.sock.backing(self.config.virtual_router_id, new is State.BACKUP)
             case act.AddVips() | act.RemoveVips() | act.SendGratuitous():
                 self._side_effects.put_nowait(action)
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) until queued VIP changes are done, then stop: the end of a shutdown."""
-        for _, handle, _ in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        for timer in Timer:
+            self.scheduler.cancel((self.name, timer))
+        self.sock.backing(self.config.virtual_router_id, False)
         try:
             await asyncio.wait_for(self._side_effects.join(), timeout)
         except TimeoutError:
             log.error("%s: VIPs not removed within %.1f s", self.name, timeout)
         self._worker.cancel()
-
-    # -- timers --------------------------------------------------------------------------------
-
-    def _set_timer(self, timer: Timer, deadline: float) -> None:
-        # A Backup pushes its Master_Down timer back with every advert.  Re-arming a handle
-        # each time would churn the loop's heap (100 instances at 0.1 s: 1000 handles/s);
-        # instead a later deadline is only recorded and the handle, when it fires, re-arms once.
-        current = self._timers.get(timer)
-        if current is not None and current[2] <= deadline:
-            self._timers[timer] = (deadline, current[1], current[2])
-            return
-        self._cancel(timer)
-        self._timers[timer] = (deadline, self._loop.call_at(deadline, self._fire, timer), deadline)
-
-    def _fire(self, timer: Timer) -> None:
-        current = self._timers.get(timer)
-        if current is None:
-            return
-        deadline = current[0]
-        if deadline > current[2]:
-            self._timers[timer] = (deadline, self._loop.call_at(deadline, self._fire, timer), deadline)
-            return
-        del self._timers[timer]
-        self.on_timer(self.name, timer)
-
-    def _cancel(self, timer: Timer) -> None:
-        current = self._timers.pop(timer, None)
-        if current is not None:
-            current[1].cancel()
 
     # -- adverts -------------------------------------------------------------------------------
 
@@ -148,8 +121,9 @@ class InstanceDriver:
         return payload
 
     def rebind(self, sock: VrrpSocket) -> None:
-        """The interface was created again: send on its new socket."""
+        """The interface was created again: send (and be woken) on its new socket."""
         self.sock = sock
+        sock.backing(self.config.virtual_router_id, self.state is State.BACKUP)
 
     # -- VIPs and announcements ----------------------------------------------------------------
 

@@ -1,4 +1,11 @@
-"""Raw IPPROTO_VRRP sockets: one per (interface, address family), shared by the instances on it.
+"""Raw IPPROTO_VRRP sockets: one pair per (interface, address family), shared by the instances on it.
+
+The data socket receives every VRRP packet and is read lazily: when a timer is due, before
+any other event is handled, and when the doorbell rings.  The doorbell is a second raw socket
+whose BPF filter (:mod:`hafm.shell.bpf`) passes only what cannot wait for the next timer: a
+priority-0 advert, an advert for a VRID this node does not back, a runt.  A steady Backup
+thus wakes about once per Master_Down_Interval instead of once per advert.  Every packet
+carries its kernel arrival time (SO_TIMESTAMPNS), so reading it late changes no deadline.
 
 IPv4 raw sockets deliver the IP header (TTL and destination come from it);
 IPv6 raw sockets don't, so the hop limit and destination arrive as ancillary
@@ -13,10 +20,12 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hafm.config.model import IPAddress
 from hafm.errors import MalformedAdvert
+from hafm.shell import bpf
 from hafm.vrrp.codec import IPPROTO_VRRP, parse_ipv4_packet
 
 log = logging.getLogger(__name__)
@@ -27,6 +36,13 @@ VRRP_TTL = 255
 _RECV_BUFFER = 65535
 _ANCILLARY_BUFFER = socket.CMSG_SPACE(64) * 2
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # missing from Python < 3.13 on Linux
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_TIMESPEC = struct.Struct("@ll")
+# The data socket holds what arrives between two reads: at 2 000 adverts/s and a read every
+# 0.3 s that is ~600 packets (~1 KiB of kernel memory each); 4 MiB leaves room for bursts.
+RECEIVE_BUFFER = 4 * 1024 * 1024
+MAX_RECENT = 1024  # packets remembered by their bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,23 +56,42 @@ class Received:
 
 
 class VrrpSocket:
-    """A non-blocking raw VRRP socket bound to one interface."""
+    """A non-blocking raw VRRP socket bound to one interface, with its doorbell."""
 
     def __init__(self, *, interface: str, index: int, family: int) -> None:
         self.interface = interface
         self.index = index
         self.family = family
+        self.last_arrival = 0.0  # wall-clock arrival of the newest packet read from the data socket
+        self._backed: set[int] = set()
+        self._recent: dict[object, Received] = {}
         af = socket.AF_INET if family == 4 else socket.AF_INET6
-        self.sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
+        # The doorbell first: the kernel delivers to the newest raw socket first, so a packet is in
+        # the data socket by the time its doorbell copy wakes us.
+        self.doorbell = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
-            self._configure()
+            self._configure(self.doorbell)
+            bpf.attach(self.doorbell, bpf.doorbell_program(family, ()))
+            self.sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
         except OSError:
-            self.sock.close()
+            self.doorbell.close()
+            raise
+        try:
+            self._configure(self.sock)
+            self._enlarge_buffer()
+        except OSError:
+            self.close()
             raise
 
-    def _configure(self) -> None:
-        s = self.sock
+    def _enlarge_buffer(self) -> None:
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        except PermissionError:  # without CAP_NET_ADMIN: as much as net.core.rmem_max allows
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+    def _configure(self, s: socket.socket) -> None:
         s.setblocking(False)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
         if self.family == 4:
             s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
@@ -80,6 +115,28 @@ class VrrpSocket:
 
     def close(self) -> None:
         self.sock.close()
+        self.doorbell.close()
+
+    def backing(self, vrid: int, backup: bool) -> None:
+        """Whether this socket's instance for ``vrid`` is a Backup, whose routine adverts need not wake us."""
+        if (vrid in self._backed) == backup:
+            return
+        if backup:
+            self._backed.add(vrid)
+        else:
+            self._backed.discard(vrid)
+        bpf.attach(self.doorbell, bpf.doorbell_program(self.family, self._backed))
+
+    def ring(self, limit: int) -> float:
+        """Empty (up to ``limit`` packets of) the doorbell; the newest arrival in it (wall clock), 0.0 if none."""
+        newest = 0.0
+        for _ in range(limit):
+            try:
+                _data, ancillary, _flags, _address = self.doorbell.recvmsg(bpf.RING, _ANCILLARY_BUFFER)
+            except (BlockingIOError, InterruptedError):
+                break
+            newest = max(newest, _arrival(ancillary))
+        return newest
 
     @property
     def multicast_group(self) -> IPAddress:
@@ -96,19 +153,35 @@ class VrrpSocket:
             cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo6)]
             self.sock.sendmsg([payload], cmsg, 0, (str(destination), 0, 0, self.index))
 
-    def receive(self, limit: int) -> list[Received | MalformedAdvert]:
-        """Read up to ``limit`` packets; a packet whose IP header is garbage comes back as the error."""
-        packets: list[Received | MalformedAdvert] = []
+    def receive(self, limit: int) -> Iterator[tuple[float, Received | MalformedAdvert]]:
+        """Read up to ``limit`` packets, each with its arrival (wall clock); a garbage IP header comes as the error."""
+        recvmsg, recent = self.sock.recvmsg, self._recent
         for _ in range(limit):
             try:
-                data, ancillary, _flags, address = self.sock.recvmsg(_RECV_BUFFER, _ANCILLARY_BUFFER)
+                data, ancillary, _flags, address = recvmsg(_RECV_BUFFER, _ANCILLARY_BUFFER)
             except (BlockingIOError, InterruptedError):
-                break
-            try:
-                packets.append(self._parse(data, ancillary, address))
-            except MalformedAdvert as exc:
-                packets.append(exc)
-        return packets
+                return
+            arrival = _arrival(ancillary)
+            self.last_arrival = arrival
+            # A Master repeats itself: the same packet, bar the IPv4 ID and header checksum,
+            # is parsed once and handed out again as the same object.
+            identity = self._identity(data, ancillary, address)
+            packet = recent.get(identity)
+            if packet is None:
+                try:
+                    packet = self._parse(data, ancillary, address)
+                except MalformedAdvert as exc:
+                    yield arrival, exc
+                    continue
+                if len(recent) >= MAX_RECENT:
+                    recent.clear()  # forged sources must not grow memory without bound
+                recent[identity] = packet
+            yield arrival, packet
+
+    def _identity(self, data: bytes, ancillary: list[tuple[int, int, bytes]], address: tuple) -> object:
+        if self.family == 4:
+            return data[:4] + data[6:10] + data[12:]
+        return (address[0], data, *(value for level, _kind, value in ancillary if level == socket.IPPROTO_IPV6))
 
     def _parse(self, data: bytes, ancillary: list[tuple[int, int, bytes]], address: tuple) -> Received:
         if self.family == 4:
@@ -125,3 +198,12 @@ class VrrpSocket:
             elif kind == socket.IPV6_PKTINFO:
                 destination = ipaddress.IPv6Address(value[:16])
         return Received(payload=data, source=source, destination=destination, ttl=hop_limit)
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """The SO_TIMESTAMPNS of a packet (wall clock, seconds), 0.0 if the kernel gave none."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+            return seconds + nanoseconds * 1e-9
+    return 0.0

@@ -100,7 +100,11 @@ class Started:
 
 @dataclass(frozen=True, kw_only=True)
 class PacketReceived:
-    """One IP protocol 112 packet read on ``interface`` (IPv4 header already removed)."""
+    """An IP protocol 112 packet read on ``interface`` (IPv4 header already removed).
+
+    ``count``: how many identical ones arrived in a row, the last at ``now`` (the shell reads
+    sockets in batches); they are counted, and handled once.
+    """
 
     interface: str
     family: int
@@ -108,6 +112,7 @@ class PacketReceived:
     source: IPAddress
     destination: IPAddress
     ttl: int
+    count: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,6 +305,7 @@ class Coordinator:
         self._groups_touched: dict[str, tuple[str, act.StateChanged]] = {}
         self._out: list[Output] = []
         self._now = 0.0
+        self._packets = 1  # identical packets the event being handled stands for
         self.witness = WitnessPolicy(config.witness, config.instances)
 
     # -- public API ----------------------------------------------------------------------------
@@ -308,6 +314,7 @@ class Coordinator:
         """Feed one event; return every output in the order it must be performed."""
         self._now = now
         self._out = []
+        self._packets = 1
         match event:
             case Started():
                 self._started(event)
@@ -462,6 +469,7 @@ class Coordinator:
                 self._feed(name, ev.LinkChanged(interface=interface, up=False))
 
     def _packet(self, packet: PacketReceived) -> None:
+        self._packets = packet.count  # until the next event: the instance may drop it too
         if packet.ttl != VRRP_TTL:  # cheapest check first: forged or routed packets stop here
             detail = f"TTL/hop limit {packet.ttl} on {packet.interface}"
             self._drop(None, DropReason.BAD_TTL, str(packet.source), detail)
@@ -476,7 +484,7 @@ class Coordinator:
             return
         if self.witness.lease_mode(name):
             return  # lease mode: VRRP plays no part, whatever is on the wire
-        self.members[name].counters.adverts_received += 1
+        self.members[name].counters.adverts_received += packet.count
         self._feed(name, ev.AdvertReceived(advert=advert, source=packet.source))
 
     def _decode(self, packet: PacketReceived, name: str | None) -> Advertisement | None:
@@ -785,9 +793,9 @@ class Coordinator:
 
     def _drop(self, name: str | None, reason: DropReason, peer: str, detail: str) -> None:
         if name is None:
-            self.unrouted_drops[reason] += 1
+            self.unrouted_drops[reason] += self._packets
         else:
-            self.members[name].counters.drops[reason] += 1
+            self.members[name].counters.drops[reason] += self._packets
         # Other VRIDs on a shared segment and our own looped-back adverts are normal: debug only.
         level = logging.DEBUG if reason in (DropReason.UNKNOWN_VRID, DropReason.OWN_ADVERT) else logging.WARNING
         if self._report_once(
@@ -799,7 +807,7 @@ class Coordinator:
         """Log ``message`` unless ``key`` was reported less than a window ago; say how many were not."""
         last = self._drop_reported.get(key)
         if last is not None and self._now - last < DROP_REPORT_WINDOW:
-            self._drops_unreported[key] += 1
+            self._drops_unreported[key] += self._packets
             return False
         self._drop_reported[key] = self._now
         suppressed = self._drops_unreported.pop(key, 0)
