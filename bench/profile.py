@@ -18,7 +18,6 @@ import pstats
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import failover
 import scale

@@ -55,9 +55,10 @@ log = logging.getLogger("hafm")
 
 SocketKey = co.SocketKey
 # Packets read per data socket at a time.  Read lazily, a socket holds what arrived since the
-# last read (a Backup of 200 instances at 1 s: ~550) and has room for ~10 000 (RECEIVE_BUFFER);
-# more than EAGER_AFTER at once means a flood, and the socket is then read as soon as it is readable, MAX_PACKETS_PER_WAKEUP at a
-# time so the advert timers are not starved, until EAGER_SECONDS pass without one.
+# last read (a Backup of 200 instances at 1 s: ~550) and has room for ~10 000 (RECEIVE_BUFFER).
+# More than EAGER_AFTER at once means a flood: the socket is then read as soon as it is
+# readable, MAX_PACKETS_PER_WAKEUP at a time so the advert timers are not starved, until
+# EAGER_SECONDS pass without a full read.
 MAX_PACKETS_PER_READ = 4096
 MAX_PACKETS_PER_WAKEUP = 64
 EAGER_AFTER = 2048
