@@ -11,7 +11,9 @@ and performs the outputs: instance actions through each
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
+import gc
 import json
 import logging
 import os
@@ -182,6 +184,7 @@ class Daemon:
                 raise DaemonError(f"cannot start the checks: {type(exc).__name__}: {exc}") from None
         self.systemd.ready(self._summary())
         self._spawn(self.systemd.watchdog())
+        return_freed_memory()
 
     async def _shutdown(self) -> None:
         log.info("shutting down")
@@ -718,6 +721,19 @@ def _witness_setup(config: Config) -> tuple[Any, ...]:
 
 def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:
     return config.virtual_ipaddress + config.virtual_ipaddress_excluded
+
+
+def return_freed_memory() -> None:
+    """Hand back to the kernel the heap that start-up freed (imports, parsing): glibc keeps it otherwise.
+
+    About 1.5 MiB of a lone daemon's RSS; a no-op where the C library has no ``malloc_trim``.
+    """
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim(0)
 
 
 def _process_usage() -> dict[str, int]:

@@ -65,6 +65,7 @@ class VrrpSocket:
         self.last_arrival = 0.0  # wall-clock arrival of the newest packet read from the data socket
         self._backed: set[int] = set()
         self._recent: dict[object, Received] = {}
+        self._routes: dict[tuple[IPAddress, IPAddress], tuple[list[tuple[int, int, bytes]], int, tuple]] = {}
         af = socket.AF_INET if family == 4 else socket.AF_INET6
         # The doorbell first: the kernel delivers to the newest raw socket first, so a packet is in
         # the data socket by the time its doorbell copy wakes us.
@@ -144,14 +145,18 @@ class VrrpSocket:
 
     def send(self, payload: bytes, *, source: IPAddress, destination: IPAddress) -> None:
         """Send one VRRP message from ``source``; raises OSError (e.g. link down) for the caller to count."""
+        route = self._routes.get((source, destination))
+        if route is None:
+            route = self._routes[(source, destination)] = self._route(source, destination)
+        self.sock.sendmsg([payload], *route)
+
+    def _route(self, source: IPAddress, destination: IPAddress) -> tuple[list[tuple[int, int, bytes]], int, tuple]:
+        """sendmsg's ancillary data, flags and address for ``source`` -> ``destination``."""
         if self.family == 4:
             pktinfo = struct.pack("@I4s4s", self.index, source.packed, b"\0" * 4)
-            cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)]
-            self.sock.sendmsg([payload], cmsg, 0, (str(destination), 0))
-        else:
-            pktinfo6 = struct.pack("@16sI", source.packed, self.index)
-            cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo6)]
-            self.sock.sendmsg([payload], cmsg, 0, (str(destination), 0, 0, self.index))
+            return [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, (str(destination), 0)
+        pktinfo6 = struct.pack("@16sI", source.packed, self.index)
+        return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo6)], 0, (str(destination), 0, 0, self.index)
 
     def receive(self, limit: int) -> Iterator[tuple[float, Received | MalformedAdvert]]:
         """Read up to ``limit`` packets, each with its arrival (wall clock); a garbage IP header comes as the error."""

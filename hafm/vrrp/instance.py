@@ -63,6 +63,7 @@ class VrrpInstance:
         self._split_brain_seen: float | None = None  # when another Master was last heard while we were Master
         self._preempted: tuple[IPAddress | None, float] = (None, 0.0)  # the Master we preempted, and when
         self._answered_lower_at: float | None = None  # when we last answered a lower-priority Master
+        self._advert_sent: tuple[tuple[object, ...], act.SendAdvert] | None = None
         self._auth_data = config.authentication.auth_pass.encode() if config.authentication is not None else b""
         self.vips: tuple[Vip, ...] = config.virtual_ipaddress + config.virtual_ipaddress_excluded
 
@@ -428,10 +429,15 @@ class VrrpInstance:
             self._next_advert = now + interval
         else:
             self._next_advert += interval
-        return [
-            act.SendAdvert(advert=self._advert(priority=self.priority)),
-            act.SetTimer(timer=Timer.ADVERT, deadline=self._next_advert),
-        ]
+        return [self._advert_action(), act.SetTimer(timer=Timer.ADVERT, deadline=self._next_advert)]
+
+    def _advert_action(self) -> act.SendAdvert:
+        # A Master sends the same advert every interval: build it again only when what it says changed.
+        key = (self.priority, self.advert_interval, self.config, self._auth_data)
+        cached = self._advert_sent
+        if cached is None or cached[0] != key:
+            cached = self._advert_sent = (key, act.SendAdvert(advert=self._advert(priority=self.priority)))
+        return cached[1]
 
     def _advert(self, *, priority: int) -> Advertisement:
         version = self.config.version
