@@ -246,6 +246,9 @@ def _list_plugins(config_path: Path) -> int:
 
 
 def _run_daemon(config_path: Path, log_level: str | None, log_format: str | None = None) -> int:
+    from hafm.shell.httpx_lean import keep_cli_out
+
+    keep_cli_out()  # before the config's http checks are validated (they import httpx)
     try:
         config, pm = _load(config_path)
     except ConfigError as exc:

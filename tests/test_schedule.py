@@ -1,6 +1,8 @@
 """hafm.shell.schedule.TimerHeap: one heap for every timer, lazily pushed back, adverts coalesced."""
 
-from hafm.shell.schedule import MAX_EARLY, TimerHeap
+import asyncio
+
+from hafm.shell.schedule import MAX_EARLY, Scheduler, TimerHeap
 
 
 def test_due_in_deadline_order_and_disarmed() -> None:
@@ -60,3 +62,28 @@ def test_early_is_capped() -> None:
     heap.set("advert", 10.0, early=5.0)
     assert heap.pop_due(10.0 - MAX_EARLY - 0.01) == []
     assert heap.pop_due(10.0 - MAX_EARLY) == ["advert"]
+
+
+def test_the_scheduler_looks_before_it_fires_and_never_fires_an_exact_timer_early() -> None:
+    fired: list[tuple[object, float]] = []
+    looks: list[float] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = Scheduler(
+            before=lambda: looks.append(loop.time()), fire=lambda due: fired.extend((k, loop.time()) for k in due)
+        )
+        start = loop.time()
+        scheduler.set("master_down", start + 0.02)
+        scheduler.set("advert", start + 0.022, early=0.005)  # shares the wake-up
+        scheduler.set("pushed back", start + 0.01)
+        scheduler.set("pushed back", start + 0.5)  # later: must not fire at 0.01
+        await asyncio.sleep(0.1)
+        scheduler.close()
+        deadlines = {"master_down": start + 0.02, "advert": start + 0.022}
+        assert [key for key, _ in fired] == ["master_down", "advert"]
+        assert fired[0][1] >= deadlines["master_down"], "an exact timer never fires early"
+        assert fired[1][1] == fired[0][1] or fired[1][1] >= deadlines["advert"] - 0.005
+        assert looks and looks[-1] <= fired[0][1], "the world is looked at before firing"
+
+    asyncio.run(main())

@@ -13,6 +13,10 @@ Here all timers share one heap and one handle armed at the earliest deadline:
 - **Checked after the caller's look at the world**: ``before`` runs first at each wake-up
   (the daemon reads the adverts waiting in its sockets, which may push Master_Down deadlines
   back), and only then is it decided what is due.
+- **On time to the microsecond**: epoll waits in whole milliseconds, rounded up, so a handle
+  armed for a deadline fires up to 1 ms late.  The handle is armed :data:`PRECISION` early;
+  a timer that may not fire early and is due within that millisecond is waited for with a
+  sleep of the remainder (the loop blocks that long, only then), and the world looked at again.
 
 :class:`TimerHeap` is the bookkeeping, with no clock and no I/O (unit-tested with numbers);
 :class:`Scheduler` puts it on the running loop.
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 MAX_EARLY = 0.05  # seconds: the largest ``early`` taken (bounds the heap scan at a wake-up)
+PRECISION = 0.001  # seconds: epoll's resolution
 
 
 @dataclass
@@ -139,13 +145,19 @@ class Scheduler:
         if self._handle is not None:
             self._handle.cancel()
         self._handle_at = wake
-        self._handle = None if wake is None else self._loop.call_at(wake, self._wake)
+        self._handle = None if wake is None else self._loop.call_at(wake - PRECISION, self._wake)
 
     def _wake(self) -> None:
         self._handle = self._handle_at = None
         try:
             self._before()
-            due = self.timers.pop_due(self._loop.time())
+            now = self._loop.time()
+            due = self.timers.pop_due(now)
+            upcoming = self.timers.next_wake()
+            if upcoming is not None and now < upcoming <= now + PRECISION:
+                time.sleep(upcoming - now)
+                self._before()  # what arrived meanwhile may push it back
+                due += self.timers.pop_due(self._loop.time())
             if due:
                 self._fire(due)
         finally:
