@@ -19,7 +19,8 @@ def test_a_recreated_interface_is_rebound_and_the_backup_still_works(lab: Lab, t
         name: instance_toml(priority=priority, interface="eth1", vips=(f"{VIP}/24",), state=state)
         for name, priority, state in (("a", 100, "MASTER"), ("b", 90, "BACKUP"))
     }
-    nodes = {name: HafmNode(host=host, config=config[name], workdir=tmp_path / "daemons") for name, host in hosts.items()}
+    workdir = tmp_path / "daemons"
+    nodes = {name: HafmNode(host=host, config=config[name], workdir=workdir) for name, host in hosts.items()}
     for node in nodes.values():
         node.start()
     a, b = nodes["a"], nodes["b"]
