@@ -252,11 +252,17 @@ def vip_holders_become(
     return wait_until(lambda: sorted(vip_holders(nodes, vip, dev)) == sorted(expected), timeout=timeout)
 
 
-def wait_for_page(client: Host, expected: str, timeout: float, url: str = TEST_PAGE) -> float | None:
-    """Poll the VIP every 5 ms until the page says ``expected``; seconds taken, or None."""
+def wait_for_page(
+    client: Host, expected: str, timeout: float, url: str = TEST_PAGE, request_timeout: float = 0.2
+) -> float | None:
+    """Poll the VIP every 5 ms until the page says ``expected``; seconds taken, or None.
+
+    A request sent to the old Master's MAC waits ``request_timeout`` before the next one, so a
+    test that times a takeover gives a short one (answers on the lab's LAN take under 1 ms).
+    """
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        body = client.http_get(url, timeout=0.2)
+        body = client.http_get(url, timeout=request_timeout)
         if body is not None and expected in body:
             return time.monotonic() - start
         time.sleep(0.005)

@@ -55,15 +55,16 @@ class TimerHeap:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._entries
 
-    def set(self, key: Hashable, deadline: float, early: float = 0.0) -> None:
-        """Arm ``key`` for ``deadline``; it may fire up to ``early`` seconds before."""
+    def set(self, key: Hashable, deadline: float, early: float = 0.0) -> bool:
+        """Arm ``key`` for ``deadline``; it may fire up to ``early`` seconds before.  Whether the heap changed."""
         early = min(max(early, 0.0), MAX_EARLY)
         entry = self._entries.get(key)
         if entry is not None and entry.armed <= deadline:
             entry.deadline, entry.early = deadline, early  # the live entry fires first and re-arms
-            return
+            return False
         self._entries[key] = _Entry(deadline, early, deadline)
         self._push(deadline, key)
+        return True
 
     def cancel(self, key: Hashable) -> None:
         self._entries.pop(key, None)  # its heap entry is skipped as stale
@@ -127,8 +128,8 @@ class Scheduler:
         self._handle_at: float | None = None
 
     def set(self, key: Hashable, deadline: float, early: float = 0.0) -> None:
-        self.timers.set(key, deadline, early)
-        self._rearm()
+        if self.timers.set(key, deadline, early):  # a deadline pushed back changes no wake-up
+            self._rearm()
 
     def cancel(self, key: Hashable) -> None:
         self.timers.cancel(key)

@@ -75,8 +75,7 @@ VRRP_TTL = 255
 # Drops of one (instance, reason) are reported (log line and hook) at most once per window,
 # whatever the number of forged source addresses: the bound is instances × reasons.
 DROP_REPORT_WINDOW = 60.0
-# Sources whose last advert is remembered for the byte-identical fast path.
-MAX_REMEMBERED_SOURCES = 1024
+_NO_VRIDS: dict[int, str] = {}  # the instances of an interface with none (never written to)
 # The group state of a sync group: FAULT if any member is, MASTER when all are (keepalived's view).
 INIT_GROUP_STATE = "INIT"
 
@@ -298,7 +297,7 @@ class Coordinator:
         self._by_vrid: dict[SocketKey, dict[int, str]] = {}
         for name, instance in config.instances.items():
             self._by_vrid.setdefault((instance.interface, instance.family), {})[instance.virtual_router_id] = name
-        self._last_advert: dict[tuple[str, IPAddress, int], tuple[bytes, IPAddress, Advertisement]] = {}
+        self._last_advert: dict[tuple[str, int], tuple[bytes, IPAddress, IPAddress, Advertisement]] = {}
         self._drop_reported: dict[_ReportKey, float] = {}
         self._drops_unreported: Counter[_ReportKey] = Counter()
         self._queue: deque[tuple[str, _Queued]] = deque()
@@ -475,7 +474,7 @@ class Coordinator:
             self._drop(None, DropReason.BAD_TTL, str(packet.source), detail)
             return
         vrid = packet.payload[1] if len(packet.payload) > 1 else 0
-        name = self._by_vrid.get((packet.interface, packet.family), {}).get(vrid)
+        name = self._by_vrid.get((packet.interface, packet.family), _NO_VRIDS).get(vrid)
         advert = self._decode(packet, name)
         if advert is None:
             return
@@ -488,11 +487,18 @@ class Coordinator:
         self._feed(name, ev.AdvertReceived(advert=advert, source=packet.source))
 
     def _decode(self, packet: PacketReceived, name: str | None) -> Advertisement | None:
-        # One source may speak for many VRIDs: remember its last advert per VRID.
-        key = (packet.interface, packet.source, packet.payload[1] if len(packet.payload) > 1 else 0)
+        # A Master repeats itself: remember the last advert per VRID.  Keyed without the source (an
+        # address hashes slowly) and compared with ``is`` first (the shell hands repeats out as the
+        # same objects); two sources taking turns on one VRID (a split brain) are just decoded each time.
+        key = (packet.interface, packet.payload[1] if len(packet.payload) > 1 else 0)
         remembered = self._last_advert.get(key)
-        if remembered is not None and remembered[0] == packet.payload and remembered[1] == packet.destination:
-            return remembered[2]
+        if (
+            remembered is not None
+            and remembered[0] == packet.payload
+            and (remembered[1] is packet.source or remembered[1] == packet.source)
+            and (remembered[2] is packet.destination or remembered[2] == packet.destination)
+        ):
+            return remembered[3]
         checksum_as_v2 = self.members[name].instance.config.v3_checksum_as_v2 if name else False
         try:
             advert = decode(
@@ -505,9 +511,7 @@ class Coordinator:
         except MalformedAdvert as exc:
             self._drop(name, exc.reason, str(packet.source), exc.detail)
             return None
-        if len(self._last_advert) >= MAX_REMEMBERED_SOURCES and key not in self._last_advert:
-            self._last_advert.clear()  # forged source addresses must not grow memory without bound
-        self._last_advert[key] = (packet.payload, packet.destination, advert)
+        self._last_advert[key] = (packet.payload, packet.source, packet.destination, advert)
         return advert
 
     def _check_changed(self, event: CheckChanged) -> None:

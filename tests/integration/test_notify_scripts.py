@@ -167,7 +167,7 @@ def test_hanging_notify_master_delays_neither_takeover_nor_shutdown(lab: Lab, tm
 
     # First takeover: B's notify_master starts and hangs.
     assert a.stop() == 0
-    outage = wait_for_page(client, "from server 198.51.100.2", timeout=5)
+    outage = wait_for_page(client, "from server 198.51.100.2", timeout=5, request_timeout=0.05)
     assert outage is not None and outage <= SKEW_B + MARGIN, f"first takeover: {outage}"
     assert wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=3), b.log
     script_pid = int(pidfile.read_text())
@@ -179,7 +179,7 @@ def test_hanging_notify_master_delays_neither_takeover_nor_shutdown(lab: Lab, tm
     assert wait_for_page(client, "from server 198.51.100.1", timeout=3) is not None
     # ... and the second takeover is just as fast: VRRP never waits for a script.
     assert a.stop() == 0
-    outage = wait_for_page(client, "from server 198.51.100.2", timeout=5)
+    outage = wait_for_page(client, "from server 198.51.100.2", timeout=5, request_timeout=0.05)
     assert outage is not None and outage <= SKEW_B + MARGIN, f"takeover with a hanging notify_master: {outage}"
     assert Path(f"/proc/{script_pid}").exists(), "still the first run: later ones wait their turn"
 
