@@ -726,7 +726,7 @@ def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:
 def return_freed_memory() -> None:
     """Hand back to the kernel the heap that start-up freed (imports, parsing): glibc keeps it otherwise.
 
-    About 1.5 MiB of a lone daemon's RSS; a no-op where the C library has no ``malloc_trim``.
+    About 1.2 MiB of a lone daemon's RSS (bench/scale.py); a no-op where the C library has no ``malloc_trim``.
     """
     gc.collect()
     try:
