@@ -20,7 +20,6 @@ import struct
 from collections.abc import Iterable
 
 # Classic BPF opcodes (linux/filter.h).
-_LD_B_ABS = 0x30  # A = byte at k
 _LD_B_IND = 0x50  # A = byte at X + k
 _LD_W_LEN = 0x80  # A = packet length
 _LDX_IMM = 0x01  # X = k

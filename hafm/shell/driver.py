@@ -65,9 +65,6 @@ class InstanceDriver:
         self.on_send_failed = on_send_failed
         self.state = State.INITIALIZE
         self.destinations: tuple[IPAddress, ...] = config.unicast_peer or (sock.multicast_group,)
-        # A Master's advert may go out this much early, to share a wake-up with the others'
-        # (see hafm.shell.schedule); a twentieth of the interval is far inside Master_Down_Interval.
-        self._advert_early = config.advert_int / 20
         self._encoded: dict[IPAddress, tuple[Advertisement, bytes]] = {}
         self._side_effects: asyncio.Queue[act.Action] = asyncio.Queue()
         self._worker = asyncio.create_task(self._work(), name=f"{self.name}-vips")
@@ -77,7 +74,10 @@ class InstanceDriver:
             case act.SendAdvert(advert=advert):
                 self._send(advert)
             case act.SetTimer(timer=timer, deadline=deadline):
-                early = self._advert_early if timer is Timer.ADVERT else 0.0
+                # A Master's advert may go out a twentieth of its interval early, to share a wake-up
+                # with the others' (hafm.shell.schedule): far inside Master_Down_Interval.  From the
+                # config in use, which a reload may have changed.
+                early = self.config.advert_int / 20 if timer is Timer.ADVERT else 0.0
                 self.scheduler.set((self.name, timer), deadline, early)
             case act.CancelTimer(timer=timer):
                 self.scheduler.cancel((self.name, timer))
