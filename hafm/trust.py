@@ -1,4 +1,4 @@
-"""May root run (or load) this file?  The one rule for notify scripts, script checks, drop-ins and config files.
+"""May root run (or load) this file?  The one rule for notify scripts, script checks, drop-ins, config and TLS files.
 
 hafm runs as root, so a program or plugin that another user could have written, or swapped
 through a directory or a symlink they control, is a way to root.  The rule, checked at every hop:

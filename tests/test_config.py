@@ -597,7 +597,7 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "{f}: witness.cluster: 'a/b' must be a non-empty word without '/' or spaces",
     ),
     ("witness-user-alone", WITNESS + 'user = "hafm"\n' + VI_1, "{f}: witness.user: needs password as well"),
-    ("witness-cert-alone", WITNESS + 'cert = "/etc/hafm/c.pem"\n' + VI_1, "{f}: witness.cert: needs key as well"),
+    ("witness-cert-alone", WITNESS + 'cert = "/etc/passwd"\n' + VI_1, "{f}: witness.cert: needs key as well"),
     ("witness-ca-relative", WITNESS + 'ca = "ca.pem"\n' + VI_1, "{f}: witness.ca: 'ca.pem' must be an absolute path"),
     ("witness-unknown-key", WITNESS + "tll = 3\n" + VI_1, "{f}: witness.tll: unknown key 'tll'; did you mean 'ttl'?"),
 ]

@@ -70,3 +70,27 @@ def test_group_writable_main_file_is_refused(main: Path) -> None:
 def test_trusted_files_load(main: Path) -> None:
     (main.parent / "drop/check.toml").write_text('[check.c]\ntype = "script"\n')
     assert list(load_config(main).checks) == ["c"]
+
+
+WITNESS_TLS = '[witness]\ntype = "etcd"\nendpoints = ["https://198.51.100.60:2379"]\n'
+
+
+@pytest.mark.parametrize("tls_key", ["ca", "cert", "key"])
+def test_witness_tls_file_others_can_write_is_refused(main: Path, tls_key: str) -> None:
+    """A CA (or client key pair) another user can replace lets them pose as etcd, which picks the Master."""
+    files = {name: main.parent / f"{name}.pem" for name in ("ca", "cert", "key")}
+    for path in files.values():
+        path.write_text("PEM\n")
+        path.chmod(0o600)
+    files[tls_key].chmod(0o666)
+    tls = "".join(f'{name} = "{path}"\n' for name, path in files.items())
+    main.write_text(WITNESS_TLS + tls + GOOD)
+    reason = untrusted_reason(str(files[tls_key]))
+    assert reason is not None and "writable" in reason
+    assert errors_of(main) == [f"{main}: witness.{tls_key}: refused: {reason}"]
+
+
+def test_witness_ca_that_does_not_exist_is_named(main: Path) -> None:
+    missing = main.parent / "missing-ca.pem"
+    main.write_text(WITNESS_TLS + f'ca = "{missing}"\n' + GOOD)
+    assert errors_of(main) == [f"{main}: witness.ca: refused: {untrusted_reason(str(missing))}"]

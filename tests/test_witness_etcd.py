@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -154,3 +156,14 @@ def test_the_daemon_and_the_witness_shell_do_not_import_httpx() -> None:
     code = "import sys, hafm.shell.daemon, hafm.shell.witness; print('httpx' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_tls_files_pass_the_trust_rule_where_they_are_loaded(tmp_path: Path) -> None:
+    """Checked again when the client is built: a CA made writable after ``hafm check`` is still refused."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(Path(ssl.get_default_verify_paths().openssl_cafile).read_bytes())
+    ca.chmod(0o644)
+    EtcdClient(["https://e1:2379"], timeout=0.5, ca_file=str(ca))  # trusted and PEM: loads
+    ca.chmod(0o666)
+    with pytest.raises(ValueError, match=rf"^witness\.ca refused: .*{ca}.* writable"):
+        EtcdClient(["https://e1:2379"], timeout=0.5, ca_file=str(ca))

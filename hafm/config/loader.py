@@ -305,6 +305,11 @@ class _Loader:
             if one in values and other not in values:
                 self.error(table.file, f"witness.{one}", f"needs {other} as well")
                 ok = False
+        # The CA decides whom hafm believes is etcd, and etcd decides who may hold the VIP.
+        for tls_key in ("ca", "cert", "key"):
+            if tls_key in values and (reason := untrusted_reason(values[tls_key])):
+                self.error(table.file, f"witness.{tls_key}", f"refused: {reason}")
+                ok = False
         return schema.build(WitnessConfig, values) if ok else None
 
     def load_instances(self, global_: GlobalConfig) -> dict[str, InstanceConfig]:

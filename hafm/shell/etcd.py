@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hafm.trust import untrusted_reason
+
 if TYPE_CHECKING:
     import httpx
 
@@ -78,6 +80,24 @@ def _kv(raw: dict[str, Any]) -> KeyValue:
     )
 
 
+def _tls_context(ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext | bool:
+    """The TLS set-up for etcd: the system's CAs (True) unless a CA or client certificate is given.
+
+    Each file passes the trust rule where it is loaded, not only when the config was checked: a CA
+    another user could replace lets them impersonate etcd, which decides who may hold the VIP.
+    Raises ValueError (a refused file) or OSError/ssl.SSLError (unreadable, not PEM).
+    """
+    if ca_file is None and cert_file is None:
+        return True
+    for toml_key, path in (("ca", ca_file), ("cert", cert_file), ("key", key_file)):
+        if path is not None and (reason := untrusted_reason(path)):
+            raise ValueError(f"witness.{toml_key} refused: {reason}")
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file is not None:
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class EtcdClient:
     """Requests to an etcd cluster through its JSON gateway (one shared :class:`httpx.AsyncClient`)."""
 
@@ -101,11 +121,7 @@ class EtcdClient:
         self._current = 0
         self._credentials = (user, password) if user is not None and password is not None else None
         self._token: str | None = None
-        verify: ssl.SSLContext | bool = True
-        if ca_file is not None or cert_file is not None:
-            verify = ssl.create_default_context(cafile=ca_file)
-            if cert_file is not None:
-                verify.load_cert_chain(cert_file, key_file)
+        verify = _tls_context(ca_file, cert_file, key_file)
         self._client = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout), transport=transport)
 
     async def aclose(self) -> None:
