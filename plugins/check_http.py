@@ -11,18 +11,19 @@ starts, so a configuration without one does not pay for it.
 
 A probe reads at most :data:`MAX_BODY` bytes of the body, and only when
 ``expect_body``/``expect_regex`` need it; ``expect_regex`` searches that capped
-text.  CPython's ``re`` holds the GIL for a whole search, so neither a thread nor
-a timeout can interrupt one: the cap bounds patterns that run in linear time,
-and a pattern with nested quantifiers (``(a+)+$``) must be written with an
-atomic group or a possessive quantifier (``(?>a+)+$``, ``a++$``) instead.
+text with the ``regex`` package rather than ``re``: CPython's ``re`` holds the GIL
+for a whole search and cannot be stopped, so a pattern whose matching time
+explodes on a body the application sends (``(a|aa)+$``) would stall the daemon.
+``regex`` searches in a worker thread with the GIL released and gives up at the
+check's ``timeout`` (a failed probe), so the loop keeps sending adverts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import logging
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     import ssl
 
     import httpx
+    import regex
 
 REQUIRED = ("url",)
 OPTIONAL = ("method", "expect_status", "expect_body", "expect_regex", "headers", "verify_tls", "source_address")
@@ -99,9 +101,11 @@ def validate(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     if "expect_body" in options and not isinstance(options["expect_body"], str):
         problems.append(("expect_body", "must be a string"))
     if "expect_regex" in options:
+        import regex
+
         try:
-            re.compile(options["expect_regex"])
-        except (re.error, TypeError) as exc:
+            regex.compile(options["expect_regex"])
+        except (regex.error, TypeError) as exc:
             problems.append(("expect_regex", f"not a valid regular expression: {exc}"))
     headers = options.get("headers")
     if headers is not None and (
@@ -179,7 +183,7 @@ def create(check: CheckConfig) -> Probe:
     method = str(options.get("method", "GET")).upper()
     accepted = parse_status(options.get("expect_status", 200))
     expect_body: str | None = options.get("expect_body")
-    expect_regex = re.compile(options["expect_regex"]) if "expect_regex" in options else None
+    expect_regex = _compile(options["expect_regex"]) if "expect_regex" in options else None
     # The server closes too, so no socket lingers in TIME_WAIT on our side only.
     headers = {"Connection": "close", **options.get("headers", {})}
     client = make_client(check)
@@ -197,11 +201,23 @@ def create(check: CheckConfig) -> Probe:
             return ProbeResult(ok=False, detail=f"{type(exc).__name__}: {exc or 'no detail'}")
         if expect_body is not None and expect_body not in body:
             return ProbeResult(ok=False, detail=f"HTTP {status}, body lacks {expect_body!r}")
-        if expect_regex is not None and not expect_regex.search(body):
-            return ProbeResult(ok=False, detail=f"HTTP {status}, body does not match {expect_regex.pattern!r}")
+        if expect_regex is not None:
+            try:
+                found = await asyncio.to_thread(expect_regex.search, body, concurrent=True, timeout=check.timeout)
+            except TimeoutError:
+                detail = f"HTTP {status}, expect_regex {expect_regex.pattern!r} gave up after {check.timeout:g} s"
+                return ProbeResult(ok=False, detail=detail)
+            if found is None:
+                return ProbeResult(ok=False, detail=f"HTTP {status}, body does not match {expect_regex.pattern!r}")
         return ProbeResult(ok=True, detail=f"HTTP {status}")
 
     return probe
+
+
+def _compile(pattern: str) -> regex.Pattern[str]:
+    import regex  # only configurations with an expect_regex pay for it
+
+    return regex.compile(pattern)
 
 
 @hookimpl

@@ -128,6 +128,30 @@ def test_an_endless_body_is_read_up_to_the_cap_only(endless_server: Server) -> N
     assert run(missing, 1)[0].detail == "HTTP 200, body does not match 'y'"
 
 
+def test_a_runaway_expect_regex_gives_up_at_the_timeout_and_leaves_the_loop_running(endless_server: Server) -> None:
+    """64 KiB of x against ``(x|xx)+y`` backtracks for longer than anyone waits: with ``re`` the loop (and
+    every advert) would stop for good.  The probe fails at the check's timeout; the loop ticks meanwhile."""
+    probe = make_probe(endless_server.url, timeout=0.4, expect_regex=r"(x|xx)+y")
+    ticks = 0
+
+    async def probe_while_ticking() -> ProbeResult:
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        try:
+            return await run_probe(probe, timeout=5.0)
+        finally:
+            ticker.cancel()
+
+    result = asyncio.run(probe_while_ticking())
+    assert result == ProbeResult(ok=False, detail="HTTP 200, expect_regex '(x|xx)+y' gave up after 0.4 s")
+    assert ticks >= 10, ticks  # the search ran off the loop, with the GIL released
+
+
 def test_read_capped_stops_at_the_limit(endless_server: Server) -> None:
     import httpx
 

@@ -182,7 +182,7 @@ def test_http_headers_and_source_address(http_server: str) -> None:
         ({"url": "http://x/", "expect_status": 700}, [("expect_status", "700 is not an HTTP status code (100..599)")]),
         (
             {"url": "http://x/", "expect_regex": "("},
-            [("expect_regex", "not a valid regular expression: missing ), unterminated subpattern at position 0")],
+            [("expect_regex", "not a valid regular expression: missing ) at position 1")],
         ),
         ({"url": "http://x/", "headers": {"X": 1}}, [("headers", "must be a table of strings")]),
         ({"url": "http://x/", "verify_tls": "no"}, [("verify_tls", "must be true or false")]),
