@@ -14,13 +14,15 @@ A probe reads at most :data:`MAX_BODY` bytes of the body, and only when
 text with the ``regex`` package rather than ``re``: CPython's ``re`` holds the GIL
 for a whole search and cannot be stopped, so a pattern whose matching time
 explodes on a body the application sends (``(a|aa)+$``) would stall the daemon.
-``regex`` searches in a worker thread with the GIL released and gives up at the
-check's ``timeout`` (a failed probe), so the loop keeps sending adverts.
+``regex`` searches in a worker thread (:data:`REGEX_THREADS`) with the GIL
+released and gives up when the probe's ``timeout`` is spent (a failed probe), so
+the loop keeps sending adverts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import ipaddress
 import logging
@@ -35,6 +37,11 @@ if TYPE_CHECKING:
 
     import httpx
     import regex
+
+# expect_regex searches run here, not on the loop's default executor that DNS lookups
+# (loop.getaddrinfo) of every check need; each ends by its probe's timeout.
+REGEX_THREADS = 2
+_searchers = concurrent.futures.ThreadPoolExecutor(max_workers=REGEX_THREADS, thread_name_prefix="hafm-regex")
 
 REQUIRED = ("url",)
 OPTIONAL = ("method", "expect_status", "expect_body", "expect_regex", "headers", "verify_tls", "source_address")
@@ -189,6 +196,8 @@ def create(check: CheckConfig) -> Probe:
     client = make_client(check)
 
     async def probe() -> ProbeResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             async with client.stream(method, url, headers=headers) as response:
                 status = response.status_code
@@ -202,10 +211,15 @@ def create(check: CheckConfig) -> Probe:
         if expect_body is not None and expect_body not in body:
             return ProbeResult(ok=False, detail=f"HTTP {status}, body lacks {expect_body!r}")
         if expect_regex is not None:
+            # Ends with the probe's own timeout, so a cancelled probe leaves no search running on.
+            budget = max(0.0, check.timeout - (loop.time() - started))
+            search = functools.partial(expect_regex.search, body, concurrent=True, timeout=budget)
             try:
-                found = await asyncio.to_thread(expect_regex.search, body, concurrent=True, timeout=check.timeout)
+                found = await loop.run_in_executor(_searchers, search)
             except TimeoutError:
-                detail = f"HTTP {status}, expect_regex {expect_regex.pattern!r} gave up after {check.timeout:g} s"
+                detail = (
+                    f"HTTP {status}, expect_regex {expect_regex.pattern!r} gave up at the {check.timeout:g} s timeout"
+                )
                 return ProbeResult(ok=False, detail=detail)
             if found is None:
                 return ProbeResult(ok=False, detail=f"HTTP {status}, body does not match {expect_regex.pattern!r}")
