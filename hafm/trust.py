@@ -21,7 +21,7 @@ import os
 import pwd
 import stat
 
-__all__ = ["MAX_SYMLINKS", "directories_reason", "untrusted_reason"]
+__all__ = ["MAX_SYMLINKS", "directories_reason", "secret_reason", "tls_file_reason", "untrusted_reason"]
 
 # Like the kernel's limit on symlinks followed in one lookup (ELOOP).
 MAX_SYMLINKS = 40
@@ -122,6 +122,27 @@ def directories_reason(path: str) -> str | None:
     when it appears (before each run).
     """
     return _walk(path, missing_ok=True)
+
+
+def secret_reason(path: str) -> str | None:
+    """Like :func:`untrusted_reason`, and the file may not be readable by group or others either: a
+    private key another user can read lets them act as this node (ssh refuses such a key too)."""
+    problem = untrusted_reason(path)
+    if problem is not None:
+        return problem
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot check {path}: {exc.strerror or exc}"
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        return f"{path} is readable by group/others (chmod go-rwx {path})"
+    return None
+
+
+def tls_file_reason(role: str, path: str) -> str | None:
+    """The rule for a TLS file: a ``"key"`` is a secret (:func:`secret_reason`), a ``"ca"`` or ``"cert"``
+    only has to be one another user cannot replace (:func:`untrusted_reason`)."""
+    return secret_reason(path) if role == "key" else untrusted_reason(path)
 
 
 def shared_directory_reason(directory: str) -> str | None:

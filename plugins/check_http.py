@@ -14,18 +14,20 @@ A probe reads at most :data:`MAX_BODY` bytes of the body, and only when
 text with the ``regex`` package rather than ``re``: CPython's ``re`` holds the GIL
 for a whole search and cannot be stopped, so a pattern whose matching time
 explodes on a body the application sends (``(a|aa)+$``) would stall the daemon.
-``regex`` searches in a worker thread (:data:`REGEX_THREADS`) with the GIL
-released and gives up when the probe's ``timeout`` is spent (a failed probe), so
-the loop keeps sending adverts.
+``regex`` searches on a thread of its own with the GIL released and gives up
+when the probe's ``timeout`` is spent (a failed probe), so the loop keeps
+sending adverts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import functools
 import ipaddress
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +39,6 @@ if TYPE_CHECKING:
 
     import httpx
     import regex
-
-# expect_regex searches run here, not on the loop's default executor that DNS lookups
-# (loop.getaddrinfo) of every check need; each ends by its probe's timeout.
-REGEX_THREADS = 2
-_searchers = concurrent.futures.ThreadPoolExecutor(max_workers=REGEX_THREADS, thread_name_prefix="hafm-regex")
 
 REQUIRED = ("url",)
 OPTIONAL = ("method", "expect_status", "expect_body", "expect_regex", "headers", "verify_tls", "source_address")
@@ -196,8 +193,7 @@ def create(check: CheckConfig) -> Probe:
     client = make_client(check)
 
     async def probe() -> ProbeResult:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.monotonic()
         try:
             async with client.stream(method, url, headers=headers) as response:
                 status = response.status_code
@@ -211,11 +207,8 @@ def create(check: CheckConfig) -> Probe:
         if expect_body is not None and expect_body not in body:
             return ProbeResult(ok=False, detail=f"HTTP {status}, body lacks {expect_body!r}")
         if expect_regex is not None:
-            # Ends with the probe's own timeout, so a cancelled probe leaves no search running on.
-            budget = max(0.0, check.timeout - (loop.time() - started))
-            search = functools.partial(expect_regex.search, body, concurrent=True, timeout=budget)
             try:
-                found = await loop.run_in_executor(_searchers, search)
+                found = await _search(expect_regex, body, deadline=started + check.timeout)
             except TimeoutError:
                 detail = (
                     f"HTTP {status}, expect_regex {expect_regex.pattern!r} gave up at the {check.timeout:g} s timeout"
@@ -226,6 +219,38 @@ def create(check: CheckConfig) -> Probe:
         return ProbeResult(ok=True, detail=f"HTTP {status}")
 
     return probe
+
+
+async def _search(pattern: regex.Pattern[str], text: str, *, deadline: float) -> regex.Match[str] | None:
+    """``pattern.search(text)`` on a thread of its own, GIL released; TimeoutError at ``deadline`` (monotonic).
+
+    A thread per search, not a shared pool: one check's runaway pattern cannot queue another check's
+    search behind it.  A daemon thread, so a search still running never holds up exit; its time
+    budget is taken when it starts, so it ends with the probe even when cancelled.
+    """
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[regex.Match[str] | None] = loop.create_future()
+
+    def settle(found: regex.Match[str] | None, error: BaseException | None) -> None:
+        if outcome.done():  # the probe was cancelled meanwhile
+            return
+        if error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(found)
+
+    def work() -> None:
+        found: regex.Match[str] | None = None
+        error: BaseException | None = None
+        try:
+            found = pattern.search(text, concurrent=True, timeout=max(0.0, deadline - time.monotonic()))
+        except BaseException as exc:  # handed to the probe, whatever it is
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, found, error)
+
+    threading.Thread(target=work, name="hafm-regex", daemon=True).start()
+    return await outcome
 
 
 def _compile(pattern: str) -> regex.Pattern[str]:

@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,35 @@ def test_a_runaway_expect_regex_gives_up_at_the_timeout_and_leaves_the_loop_runn
     assert ticks >= 10, ticks  # the search ran off the loop, with the GIL released
 
 
+def test_runaway_patterns_do_not_hold_up_another_checks_search(endless_server: Server) -> None:
+    """Each search has its own thread: three runaway checks with a long timeout cannot queue a
+    healthy check's search until its own, shorter timeout passes (a false failure)."""
+    runaway = [make_probe(endless_server.url, timeout=1.5, expect_regex=r"(x|xx)+y") for _ in range(3)]
+    healthy = make_probe(endless_server.url, timeout=0.5, expect_regex=r"x{100}")
+
+    async def together() -> list[ProbeResult]:
+        slow = [asyncio.ensure_future(run_probe(probe, timeout=5.0)) for probe in runaway]
+        await asyncio.sleep(0.1)  # the runaway searches have started
+        quick = await run_probe(healthy, timeout=0.5)
+        return [quick, *await asyncio.gather(*slow)]
+
+    quick, *slow = asyncio.run(together())
+    assert quick == ProbeResult(ok=True, detail="HTTP 200")
+    assert all("gave up at the 1.5 s timeout" in result.detail for result in slow)
+
+
+def test_a_cancelled_probe_leaves_no_search_running_past_its_timeout(endless_server: Server) -> None:
+    probe = make_probe(endless_server.url, timeout=0.5, expect_regex=r"(x|xx)+y")
+    started = time.monotonic()
+    assert run(probe, 1, timeout=0.2)[0].detail == "timeout after 0.2 s"  # cancelled mid-search
+    searching = [t for t in threading.enumerate() if t.name == "hafm-regex"]
+    assert searching, "the search runs on after its probe was cancelled (until the check's timeout)"
+    for thread in searching:
+        thread.join(timeout=2.0)
+    assert not any(thread.is_alive() for thread in searching)
+    assert time.monotonic() - started < 0.5 + 1.0  # it ended at the check's timeout, not at its own pace
+
+
 def test_read_capped_stops_at_the_limit(endless_server: Server) -> None:
     import httpx
 
@@ -184,3 +214,9 @@ def test_httpx_is_imported_only_when_an_http_check_is_made() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_expect_regex_reads_posix_classes_like_keepalived_pcre() -> None:
+    """docs/plugins.md: the regex package's syntax; a keepalived user's ``[[:digit:]]`` is a class."""
+    found = check_http._compile(r"version [[:digit:]]+").search("tomcat version 10 ready")
+    assert found is not None and found.group() == "version 10"

@@ -94,3 +94,14 @@ def test_witness_ca_that_does_not_exist_is_named(main: Path) -> None:
     missing = main.parent / "missing-ca.pem"
     main.write_text(WITNESS_TLS + f'ca = "{missing}"\n' + GOOD)
     assert errors_of(main) == [f"{main}: witness.ca: refused: {untrusted_reason(str(missing))}"]
+
+
+def test_witness_key_others_can_read_is_refused(main: Path) -> None:
+    """Whoever reads the client key can act as this node towards etcd, and so take the witness's say."""
+    cert, key = main.parent / "cert.pem", main.parent / "key.pem"
+    cert.write_text("PEM\n")
+    key.write_text("PEM\n")
+    cert.chmod(0o644)  # a certificate is public
+    key.chmod(0o640)
+    main.write_text(WITNESS_TLS + f'cert = "{cert}"\nkey = "{key}"\n' + GOOD)
+    assert errors_of(main) == [f"{main}: witness.key: refused: {key} is readable by group/others (chmod go-rwx {key})"]

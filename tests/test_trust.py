@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hafm.trust import MAX_SYMLINKS, directories_reason, untrusted_reason
+from hafm.trust import MAX_SYMLINKS, directories_reason, secret_reason, tls_file_reason, untrusted_reason
 
 needs_root = pytest.mark.skipif(os.getuid() != 0, reason="needs root to chown")
 
@@ -142,3 +142,16 @@ def test_a_symlink_another_user_owns_in_a_sticky_directory_is_not(tmp_path: Path
     assert untrusted_reason(str(link)) == (
         f"symlink {link} is owned by nobody (uid 65534), not root (chown root {link})"
     )
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)])
+def test_a_secret_must_not_be_readable_by_others_either(tmp_path: Path, mode: int, refused: bool) -> None:
+    key = make_file(tmp_path, mode, name="key.pem")
+    expected = f"{key} is readable by group/others (chmod go-rwx {key})" if refused else None
+    assert secret_reason(str(key)) == tls_file_reason("key", str(key)) == expected
+    assert tls_file_reason("ca", str(key)) is None  # a CA or certificate is public
+
+
+def test_a_secret_passes_the_trust_rule_first(tmp_path: Path) -> None:
+    key = make_file(tmp_path, 0o660, name="key.pem")
+    assert secret_reason(str(key)) == untrusted_reason(str(key))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import ssl
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 
@@ -161,9 +161,18 @@ def test_the_daemon_and_the_witness_shell_do_not_import_httpx() -> None:
 def test_tls_files_pass_the_trust_rule_where_they_are_loaded(tmp_path: Path) -> None:
     """Checked again when the client is built: a CA made writable after ``hafm check`` is still refused."""
     ca = tmp_path / "ca.pem"
-    ca.write_bytes(Path(ssl.get_default_verify_paths().openssl_cafile).read_bytes())
+    ca.write_bytes(Path(certifi.where()).read_bytes())  # a real PEM bundle wherever httpx is installed
     ca.chmod(0o644)
     EtcdClient(["https://e1:2379"], timeout=0.5, ca_file=str(ca))  # trusted and PEM: loads
     ca.chmod(0o666)
     with pytest.raises(ValueError, match=rf"^witness\.ca refused: .*{ca}.* writable"):
         EtcdClient(["https://e1:2379"], timeout=0.5, ca_file=str(ca))
+
+
+def test_a_client_key_others_can_read_is_refused_where_it_is_loaded(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    for path in (cert, key):
+        path.write_text("PEM\n")
+    key.chmod(0o604)
+    with pytest.raises(ValueError, match=rf"^witness\.key refused: {key} is readable by group/others"):
+        EtcdClient(["https://e1:2379"], timeout=0.5, cert_file=str(cert), key_file=str(key))

@@ -42,7 +42,7 @@ from hafm.config.model import (
     WitnessConfig,
 )
 from hafm.errors import ConfigError
-from hafm.trust import untrusted_reason
+from hafm.trust import tls_file_reason, untrusted_reason
 from hafm.vrrp.constants import OWNER_PRIORITY
 
 __all__ = ["CheckValidator", "default_dropin_dir", "format_effective", "load_config"]
@@ -307,7 +307,7 @@ class _Loader:
                 ok = False
         # The CA decides whom hafm believes is etcd, and etcd decides who may hold the VIP.
         for tls_key in ("ca", "cert", "key"):
-            if tls_key in values and (reason := untrusted_reason(values[tls_key])):
+            if tls_key in values and (reason := tls_file_reason(tls_key, values[tls_key])):
                 self.error(table.file, f"witness.{tls_key}", f"refused: {reason}")
                 ok = False
         return schema.build(WitnessConfig, values) if ok else None

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hafm.trust import untrusted_reason
+from hafm.trust import tls_file_reason
 
 if TYPE_CHECKING:
     import httpx
@@ -84,13 +84,14 @@ def _tls_context(ca_file: str | None, cert_file: str | None, key_file: str | Non
     """The TLS set-up for etcd: the system's CAs (True) unless a CA or client certificate is given.
 
     Each file passes the trust rule where it is loaded, not only when the config was checked: a CA
-    another user could replace lets them impersonate etcd, which decides who may hold the VIP.
+    another user could replace lets them impersonate etcd, which decides who may hold the VIP; the
+    key, which lets its reader act as this node, may not be readable by others either.
     Raises ValueError (a refused file) or OSError/ssl.SSLError (unreadable, not PEM).
     """
     if ca_file is None and cert_file is None:
         return True
     for toml_key, path in (("ca", ca_file), ("cert", cert_file), ("key", key_file)):
-        if path is not None and (reason := untrusted_reason(path)):
+        if path is not None and (reason := tls_file_reason(toml_key, path)):
             raise ValueError(f"witness.{toml_key} refused: {reason}")
     context = ssl.create_default_context(cafile=ca_file)
     if cert_file is not None:
