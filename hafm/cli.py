@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--event", choices=("term", "kill", "linkdown"), default="term", help="how the master fails (default term)"
     )
     demo.add_argument("--version-vrrp", type=int, choices=(2, 3), default=2, dest="vrrp_version", help="VRRP version")
+    sub.add_parser(
+        "cleanup",
+        parents=[common],
+        help="remove the VIPs a killed hafm left behind (systemd's ExecStopPost=; refused while hafm runs)",
+    )
     control = argparse.ArgumentParser(add_help=False, parents=[common])
     control.add_argument("--socket", help="control socket (default: [global] control_socket of the configuration)")
     status = sub.add_parser("status", parents=[control], help="the running daemon's instances, checks and counters")
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if command == "plugins":
             return _list_plugins(config_path)
+        if command == "cleanup":
+            return _cleanup(config_path)
         if command in ("status", "reload", "maintenance"):
             return _control(command, args, config_path)
         if command == "watch":
@@ -185,6 +192,24 @@ def _control(command: str, args: Any, config_path: Path) -> int:
     else:
         for name, reason in reply.get("maintenance", {}).items():
             print(f"{name}: maintenance {'on (' + reason + ')' if reason is not None else 'off'}")
+    return 0
+
+
+def _cleanup(config_path: Path) -> int:
+    """Remove the VIPs a stopped hafm left tagged on their interfaces; print one line for each."""
+    from hafm.config.loader import load_config
+    from hafm.shell.leftovers import cleanup
+
+    try:
+        # Without the plugins' check validators: a check that no longer validates must not keep
+        # a dead Master's VIPs on the wire.
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return 1
+    for line in asyncio.run(cleanup(config)):
+        print(line)
     return 0
 
 

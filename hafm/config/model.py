@@ -108,6 +108,11 @@ class InstanceConfig:
         """Whether the [witness] key decides if this instance may be Master (lease mode always does)."""
         return self.witness or self.mode == "lease"
 
+    @property
+    def all_vips(self) -> tuple[Vip, ...]:
+        """Every address the instance places: ``virtual_ipaddress`` then ``virtual_ipaddress_excluded``."""
+        return self.virtual_ipaddress + self.virtual_ipaddress_excluded
+
 
 @dataclass(frozen=True, kw_only=True)
 class CheckConfig:

@@ -38,6 +38,7 @@ from hafm.shell.control import ControlServer, read_trusted_file, write_file_atom
 from hafm.shell.dispatch import HookDispatcher
 from hafm.shell.driver import InstanceDriver, Interface, vips_by_dev
 from hafm.shell.inbox import Timed, events_from
+from hafm.shell.leftovers import clear_leftover_vips
 from hafm.shell.netlink import HAFM_ADDR_PROTO, InterfaceInfo, Netlink, watch_links
 from hafm.shell.schedule import Scheduler
 from hafm.shell.sockets import VrrpSocket
@@ -139,7 +140,8 @@ class Daemon:
         except OSError as exc:
             raise DaemonError(f"cannot open netlink: {exc.strerror}") from None
         await self._resolve_interfaces()
-        await self._clear_leftover_vips()
+        for line in await clear_leftover_vips(self.config, self.netlink, self.infos, strict=True):
+            log.info("%s", line)
         self.scheduler = Scheduler(before=self._feed, fire=self._on_timers)
         self._open_sockets()
         self.interfaces = {
@@ -507,9 +509,9 @@ class Daemon:
 
     async def _prepare_for(self, new: Config, starting: list[str]) -> None:
         """Interfaces, sockets and announcement frames the new configuration needs (DaemonError: nothing changed)."""
-        old_vips = {v.address.ip for c in self.config.instances.values() for v in _all_vips(c)}
+        old_vips = {v.address.ip for c in self.config.instances.values() for v in c.all_vips}
         for name, config in new.instances.items():
-            for interface in (config.interface, *config.track_interface, *(v.dev for v in _all_vips(config) if v.dev)):
+            for interface in (config.interface, *config.track_interface, *(v.dev for v in config.all_vips if v.dev)):
                 if interface not in self.infos:
                     try:
                         self.infos[interface] = await self.netlink.interface(interface)
@@ -526,7 +528,7 @@ class Daemon:
             if key not in self.sockets:
                 self._open_socket(key, self.infos[config.interface].index)
         for config in new.instances.values():
-            for vip in _all_vips(config):
+            for vip in config.all_vips:
                 if vip.address.ip in old_vips:
                     continue
                 device = self.infos.get(vip.dev or config.interface)
@@ -637,26 +639,6 @@ class Daemon:
                 kind = "IPv4" if config.family == 4 else "IPv6 link-local"
                 raise DaemonError(f"{config.name}: interface {config.interface} has no {kind} address to send from")
 
-    async def _clear_leftover_vips(self) -> None:
-        """Remove VIPs a killed predecessor left behind; refuse a VIP that is a real address."""
-        for config in self.config.instances.values():
-            for vip in (*config.virtual_ipaddress, *config.virtual_ipaddress_excluded):
-                info = self.infos[vip.dev or config.interface]
-                for address, proto in info.addresses:
-                    if address.ip != vip.address.ip:
-                        continue
-                    if proto == HAFM_ADDR_PROTO:
-                        log.info("%s: removing %s left on %s by an earlier hafm", config.name, address, info.name)
-                        try:
-                            await self.netlink.remove_leftover(vip, info.index)
-                        except NetlinkProblem as exc:
-                            raise DaemonError(f"{config.name}: {exc}") from None
-                    elif config.priority < OWNER_PRIORITY:
-                        raise DaemonError(
-                            f"{config.name}: {vip.address.ip} is already configured on {info.name} and was not "
-                            "added by hafm (remove it, or give this node priority 255 as its address owner)"
-                        )
-
     def _open_sockets(self) -> None:
         for config in self.config.instances.values():
             key = (config.interface, config.family)
@@ -690,7 +672,7 @@ class Daemon:
         """Build the gratuitous ARP / NA frames before any instance runs, so a takeover only sends."""
         announced: dict[str, tuple[Vip, ...]] = {}
         for instance in (config or self.config).instances.values():
-            for dev, group in vips_by_dev(_all_vips(instance), instance.interface).items():
+            for dev, group in vips_by_dev(instance.all_vips, instance.interface).items():
                 announced[dev] = announced.get(dev, ()) + group
         for dev, vips in announced.items():
             if only is not None and dev != only:
@@ -725,10 +707,6 @@ def _witness_setup(config: Config) -> tuple[Any, ...]:
     """What the witness client was built from: a reload that changes it needs a restart.  (An instance
     whose ``witness`` or ``mode`` changes is restarted by the reload, like any identity change.)"""
     return config.witness, any(c.uses_witness for c in config.instances.values())
-
-
-def _all_vips(config: InstanceConfig) -> tuple[Vip, ...]:
-    return config.virtual_ipaddress + config.virtual_ipaddress_excluded
 
 
 def return_freed_memory() -> None:
