@@ -68,7 +68,7 @@ def test_master_restart_storm_never_leaves_two_holders(lab: Lab, tmp_path: Path)
             restart(a, number)
             running = time.monotonic()
             if number % 2 == 1:
-                assert "removing 198.51.100.100/24 left on eth0 by an earlier hafm" in a.current_log(), a.current_log()
+                assert "removed 198.51.100.100/24 left on eth0 by an earlier hafm" in a.current_log(), a.current_log()
             assert wait_until(lambda: settled(nodes), timeout=SETTLE), (
                 f"restart {number + 1}: not settled\n{a.current_log()}\n{b.current_log()}"
             )
