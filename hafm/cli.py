@@ -208,9 +208,12 @@ def _cleanup(config_path: Path) -> int:
         for message in exc.messages:
             print(message, file=sys.stderr)
         return 1
-    for line in asyncio.run(cleanup(config)):
+    cleared = asyncio.run(cleanup(config))
+    for line in cleared.removed:
         print(line)
-    return 0
+    for line in cleared.failed:
+        print(line, file=sys.stderr)
+    return 1 if cleared.failed else 0
 
 
 def _control_socket(config_path: Path) -> str:

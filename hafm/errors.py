@@ -37,6 +37,10 @@ class DaemonError(HafmError):
     """A start-up problem of the daemon: one line, exit code 1."""
 
 
+class AlreadyRunning(DaemonError):
+    """Another hafm answers on the control socket (the single-instance lock)."""
+
+
 class NetlinkProblem(HafmError):
     """An interface or address problem worth one log line (or a start-up error)."""
 

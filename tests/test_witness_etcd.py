@@ -165,7 +165,7 @@ def test_tls_files_pass_the_trust_rule_where_they_are_loaded(tmp_path: Path) -> 
     ca.chmod(0o644)
     EtcdClient(["https://e1:2379"], timeout=0.5, ca_file=str(ca))  # trusted and PEM: loads
     ca.chmod(0o666)
-    with pytest.raises(ValueError, match=rf"^witness\.ca refused: .*{ca}.* writable"):
+    with pytest.raises(ValueError, match=rf"^witness\.ca: refused: .*{ca}.* writable"):
         EtcdClient(["https://e1:2379"], timeout=0.5, ca_file=str(ca))
 
 
@@ -174,5 +174,5 @@ def test_a_client_key_others_can_read_is_refused_where_it_is_loaded(tmp_path: Pa
     for path in (cert, key):
         path.write_text("PEM\n")
     key.chmod(0o604)
-    with pytest.raises(ValueError, match=rf"^witness\.key refused: {key} is readable by group/others"):
+    with pytest.raises(ValueError, match=rf"^witness\.key: refused: {key} is readable by group/others"):
         EtcdClient(["https://e1:2379"], timeout=0.5, cert_file=str(cert), key_file=str(key))

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hafm.errors import DaemonError, HafmError
+from hafm.errors import AlreadyRunning, DaemonError, HafmError
 from hafm.trust import foreign_owner, shared_directory_reason, untrusted_reason, writable_by_others
 
 log = logging.getLogger("hafm")
@@ -74,7 +74,7 @@ class ControlServer:
             return
         finally:
             probe.close()
-        raise DaemonError(f"control socket {self.path}: another hafm is listening there")
+        raise AlreadyRunning(f"control socket {self.path}: another hafm is listening there")
 
     async def close(self) -> None:
         if self._server is not None:

@@ -140,7 +140,7 @@ class Daemon:
         except OSError as exc:
             raise DaemonError(f"cannot open netlink: {exc.strerror}") from None
         await self._resolve_interfaces()
-        for line in await clear_leftover_vips(self.config, self.netlink, self.infos, strict=True):
+        for line in (await clear_leftover_vips(self.config, self.netlink, self.infos, strict=True)).removed:
             log.info("%s", line)
         self.scheduler = Scheduler(before=self._feed, fire=self._on_timers)
         self._open_sockets()
@@ -316,7 +316,7 @@ class Daemon:
         try:
             self.witness = WitnessClient(witness, node, self._feed)
         except (OSError, ValueError) as exc:  # TLS files unreadable or not PEM
-            raise DaemonError(f"witness: cannot set up the etcd client: {exc}") from None
+            raise DaemonError(f"{self.config.path}: witness: cannot set up the etcd client: {exc}") from None
         log.info("witness: etcd %s as node %s (ttl %d s)", ", ".join(witness.endpoints), node, witness.ttl)
 
     def _on_timers(self, due: list[Any]) -> None:

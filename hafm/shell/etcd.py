@@ -92,7 +92,7 @@ def _tls_context(ca_file: str | None, cert_file: str | None, key_file: str | Non
         return True
     for toml_key, path in (("ca", ca_file), ("cert", cert_file), ("key", key_file)):
         if path is not None and (reason := tls_file_reason(toml_key, path)):
-            raise ValueError(f"witness.{toml_key} refused: {reason}")
+            raise ValueError(f"witness.{toml_key}: refused: {reason}")
     context = ssl.create_default_context(cafile=ca_file)
     if cert_file is not None:
         context.load_cert_chain(cert_file, key_file)

@@ -128,8 +128,8 @@ class Netlink:
         self._added.discard((index, vip.address.ip))
         await self.remove_leftover(vip, index)
 
-    async def remove_leftover(self, vip: Vip, index: int) -> None:
-        """Remove ``vip`` whoever added it (a VIP tagged by a killed predecessor, at start-up)."""
+    async def remove_leftover(self, vip: Vip, index: int) -> bool:
+        """Remove ``vip`` whoever added it (a VIP tagged by a killed predecessor); False when it was not there."""
         try:
             await self.ipr.addr(
                 "del", index=index, address=str(vip.address.ip), prefixlen=vip.address.network.prefixlen
@@ -137,6 +137,8 @@ class Netlink:
         except NetlinkError as exc:
             if exc.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
                 raise NetlinkProblem(f"cannot remove {vip.address}: {exc.args[-1]}") from None
+            return False
+        return True
 
 
 LinkCallback = Callable[[str, int, bool], None]
