@@ -13,6 +13,7 @@ would have done (push the Master_Down timer back) the last one does.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,27 +41,32 @@ class _Run:
 def events_from(
     packets: Iterable[tuple[float, Received | MalformedAdvert]],
     *,
+    absorbed: Iterable[tuple[float, Received, int]] = (),
     interface: str,
     family: int,
     wall_now: float,
     loop_now: float,
     floor: float,
 ) -> list[Timed]:
-    """Events for ``packets`` (arrival, packet) read from one socket, runs folded, in order of time."""
+    """Events for ``packets`` (arrival, packet) read from one socket, runs folded, in order of time.
+
+    ``absorbed`` are (newest arrival, packet, copies) the kernel kept out of the socket
+    (:mod:`hafm.shell.ebpf`): they arrived before what is still in the socket was read.
+    """
     found: list[_Run] = []
     runs: dict[int, _Run] = {}  # VRID -> its latest run
-    for arrival, packet in packets:
+    for arrival, packet, copies in itertools.chain(absorbed, ((a, p, 1) for a, p in packets)):
         at = to_loop_time(arrival, wall_now=wall_now, loop_now=loop_now, floor=floor)
         if isinstance(packet, MalformedAdvert):
-            found.append(_Run(packet, 1, at))
+            found.append(_Run(packet, copies, at))
             continue
         vrid = packet.payload[1] if len(packet.payload) > 1 else -1
         run = runs.get(vrid)
         if run is not None and run.packet == packet:
-            run.count += 1
-            run.at = at
+            run.count += copies
+            run.at = max(run.at, at)
             continue
-        runs[vrid] = run = _Run(packet, 1, at)
+        runs[vrid] = run = _Run(packet, copies, at)
         found.append(run)
     found.sort(key=lambda run: run.at)
     return [(_event(run, interface, family), run.at) for run in found]

@@ -6,6 +6,8 @@ whose BPF filter (:mod:`hafm.shell.bpf`) passes only what cannot wait for the ne
 priority-0 advert, an advert for a VRID this node does not back, a runt.  A steady Backup
 thus wakes about once per Master_Down_Interval instead of once per advert.  Every packet
 carries its kernel arrival time (SO_TIMESTAMPNS), so reading it late changes no deadline.
+Where the kernel allows eBPF, the data socket's own filter (:mod:`hafm.shell.ebpf`) keeps a
+Backup's routine adverts out of it altogether and counts them: :meth:`VrrpSocket.absorbed`.
 
 IPv4 raw sockets deliver the IP header (TTL and destination come from it);
 IPv6 raw sockets don't, so the hop limit and destination arrive as ancillary
@@ -20,12 +22,13 @@ import ipaddress
 import logging
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hafm.config.model import IPAddress
 from hafm.errors import MalformedAdvert
-from hafm.shell import bpf
+from hafm.shell import bpf, ebpf
 from hafm.vrrp.codec import IPPROTO_VRRP, parse_ipv4_packet
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,7 @@ class VrrpSocket:
         except OSError:
             self.close()
             raise
+        self._absorber = ebpf.Absorber.create(self.sock, family)
 
     def _enlarge_buffer(self) -> None:
         try:
@@ -117,6 +121,9 @@ class VrrpSocket:
     def close(self) -> None:
         self.sock.close()
         self.doorbell.close()
+        if self._absorber is not None:
+            self._absorber.close()
+            self._absorber = None
 
     def backing(self, vrid: int, backup: bool) -> None:
         """Whether this socket's instance for ``vrid`` is a Backup, whose routine adverts need not wake us."""
@@ -126,6 +133,8 @@ class VrrpSocket:
             self._backed.add(vrid)
         else:
             self._backed.discard(vrid)
+            if self._absorber is not None:
+                self._absorber.disarm(vrid)
         bpf.attach(self.doorbell, bpf.doorbell_program(self.family, self._backed))
 
     def ring(self, limit: int) -> float:
@@ -158,6 +167,19 @@ class VrrpSocket:
         pktinfo6 = struct.pack("@16sI", source.packed, self.index)
         return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo6)], 0, (str(destination), 0, 0, self.index)
 
+    def absorbed(self) -> list[tuple[float, Received, int]]:
+        """(newest arrival on the wall clock, packet, copies) the kernel absorbed since the last call.
+
+        Call it before :meth:`receive`: what it reports arrived before what the socket then holds.
+        """
+        if self._absorber is None:
+            return []
+        found = self._absorber.absorbed()
+        if not found:
+            return []
+        wall_minus_monotonic = time.time() - time.monotonic()
+        return [(newest + wall_minus_monotonic, token, copies) for _vrid, token, copies, newest in found]  # type: ignore[misc]
+
     def receive(self, limit: int) -> Iterator[tuple[float, Received | MalformedAdvert]]:
         """Read up to ``limit`` packets, each with its arrival (wall clock); a garbage IP header comes as the error."""
         recvmsg, recent = self.sock.recvmsg, self._recent
@@ -181,7 +203,22 @@ class VrrpSocket:
                 if len(recent) >= MAX_RECENT:
                     recent.clear()  # forged sources must not grow memory without bound
                 recent[identity] = packet
+            if self._absorber is not None:
+                self._absorb_copies_of(packet, data)
             yield arrival, packet
+
+    def _absorb_copies_of(self, packet: Received, data: bytes) -> None:
+        """Have the kernel absorb copies of a Backup's routine advert, ``packet`` as read (``data``)."""
+        payload = packet.payload
+        if len(payload) < 8 or payload[1] not in self._backed or payload[2] == 0 or packet.ttl != VRRP_TTL:
+            return
+        assert self._absorber is not None
+        armed = self._absorber.armed.get(payload[1])
+        if armed is not None and armed[0] is packet:
+            return
+        identity = ebpf.identity_of(self.family, data, packet.ttl)
+        if identity is not None:
+            self._absorber.arm(payload[1], identity, packet)
 
     def _identity(self, data: bytes, ancillary: list[tuple[int, int, bytes]], address: tuple) -> object:
         if self.family == 4:
