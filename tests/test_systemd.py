@@ -124,11 +124,12 @@ def test_the_unit_is_type_notify_with_reload_and_watchdog() -> None:
     assert settings["Type"] == "notify"
     assert settings["NotifyAccess"] == "main"
     assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert settings["SystemCallFilter"].split() == ["@system-service", "bpf"]  # the absorber (hafm/shell/ebpf.py)
     # `hafm cleanup` after every stop: a killed Master's VIPs do not stay beside the new Master's.
     assert settings["ExecStopPost"] == "-/usr/local/bin/hafm cleanup --config /etc/hafm.toml"
     assert int(settings["WatchdogSec"]) > 0
     assert settings["CapabilityBoundingSet"].split() == [
-        "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SETUID", "CAP_SETGID", "CAP_KILL"
+        "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_BPF"
     ]  # fmt: skip
 
 
