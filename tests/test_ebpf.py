@@ -28,6 +28,11 @@ def ipv4(
     return header + vrrp
 
 
+def _with_ip_option(packet: bytes) -> bytes:
+    """The same total length and VRRP start, but a 4-byte IP option in place of the VRRP message's last word."""
+    return bytes([0x46]) + packet[1:20] + bytes([1, 1, 1, 1]) + packet[20:-4]
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket, ebpf.Absorber]]:
     sender, receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -51,8 +56,12 @@ def passed(receiver: socket.socket) -> int:
         count += 1
 
 
+def identity(packet: bytes) -> ebpf.Identity | None:
+    return ebpf.identity_of(4, packet, source=b"", destination=b"", hop_limit=0)  # IPv4: all from the header
+
+
 def arm(absorber: ebpf.Absorber, packet: bytes, token: object = "P") -> None:
-    identity = ebpf.identity_of(4, packet, 255)
+    identity = ebpf.identity_of(4, packet, source=b"", destination=b"", hop_limit=0)
     assert identity is not None
     absorber.arm(51, identity, token)
 
@@ -81,9 +90,11 @@ def test_copies_of_the_armed_advert_are_absorbed_and_counted(pair) -> None:
         ipv4(ttl=254),
         ipv4(vrid=52),
         ipv4(tail=bytes(4)),  # longer, all else equal
+        ipv4()[:24] + bytes([100, 198, 51, 100]),  # the VIP's bytes swapped: the same checksum, another VIP
+        _with_ip_option(ipv4()),  # IHL 6, the same total length: another VRRP message length
         bytes([0x45]) + bytes(19) + bytes([0x21, 51]),  # a runt: user space counts it
     ],
-    ids=["priority", "priority-0", "source", "ttl", "vrid", "length", "runt"],
+    ids=["priority", "priority-0", "source", "ttl", "vrid", "length", "vip", "ihl", "runt"],
 )
 def test_anything_else_reaches_the_socket(pair, different: bytes) -> None:
     sender, receiver, absorber = pair
@@ -102,15 +113,26 @@ def test_a_disarmed_vrid_is_read_again(pair) -> None:
 
 
 def test_identity_of_reads_what_the_filter_compares() -> None:
-    source, word0, word1, destination, length_ttl = ebpf.identity_of(4, ipv4(), 255) or (0, 0, 0, 0, 0)
-    assert (source, destination) == (int.from_bytes(SOURCE, "big"), int.from_bytes(GROUP, "big"))
-    assert (word0, word1) == (0x21336401, 0x00011234)
-    assert length_ttl == (32 << 16) | (255 << 8) | 112
-    assert ebpf.identity_of(4, ipv4()[:22], 255) is None
-    assert ebpf.identity_of(6, bytes([0x31, 51, 100, 1, 0, 10, 0, 0]), 255) == (
-        0,
-        0x31336401,
-        0x000A0000,
-        0,
-        (8 << 16) | (255 << 8),
+    found = identity(ipv4())
+    assert found is not None
+    assert found.addresses[:2] == (int.from_bytes(SOURCE, "big"), int.from_bytes(GROUP, "big"))
+    assert found.words == (0x21336401, 0x00011234, 0xC6336464)
+    assert (found.byte0, found.length) == (0x45, (32 << 16) | (255 << 8) | 112)
+    assert identity(ipv4()[:27]) is None, "not whole words"
+    assert identity(ipv4(tail=bytes(4 * ebpf.MAX_WORDS))) is None, "too long to compare: read as usual"
+    v6 = ebpf.identity_of(
+        6, bytes([0x31, 51, 100, 1, 0, 10, 0, 0]), source=bytes(15) + b"\1", destination=bytes(16), hop_limit=255
     )
+    assert v6 == ebpf.Identity(0, (8 << 16) | (255 << 8), (0, 0, 0, 1, 0, 0, 0, 0), (0x31336401, 0x000A0000))
+
+
+def test_what_was_absorbed_before_a_re_arm_is_still_reported(pair) -> None:
+    sender, _receiver, absorber = pair
+    arm(absorber, ipv4(), token="old")
+    sender.send(ipv4())
+    arm(absorber, ipv4(priority=90), token="new")
+    sender.send(ipv4(priority=90))
+    assert [(token, copies) for _vrid, token, copies, _at in absorber.absorbed()] == [("old", 1), ("new", 1)]
+    sender.send(ipv4(priority=90))
+    absorber.disarm(51)
+    assert [(token, copies) for _vrid, token, copies, _at in absorber.absorbed()] == [("new", 1)]

@@ -51,7 +51,7 @@ def events_from(
     """Events for ``packets`` (arrival, packet) read from one socket, runs folded, in order of time.
 
     ``absorbed`` are (newest arrival, packet, copies) the kernel kept out of the socket
-    (:mod:`hafm.shell.ebpf`): they arrived before what is still in the socket was read.
+    (:mod:`hafm.shell.ebpf`), read before the socket was.
     """
     found: list[_Run] = []
     runs: dict[int, _Run] = {}  # VRID -> its latest run

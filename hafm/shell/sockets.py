@@ -62,6 +62,7 @@ class VrrpSocket:
     """A non-blocking raw VRRP socket bound to one interface, with its doorbell."""
 
     def __init__(self, *, interface: str, index: int, family: int) -> None:
+        self._absorber: ebpf.Absorber | None = None  # first: close() needs it if set-up fails
         self.interface = interface
         self.index = index
         self.family = family
@@ -170,7 +171,8 @@ class VrrpSocket:
     def absorbed(self) -> list[tuple[float, Received, int]]:
         """(newest arrival on the wall clock, packet, copies) the kernel absorbed since the last call.
 
-        Call it before :meth:`receive`: what it reports arrived before what the socket then holds.
+        Call it before :meth:`receive`, whose reads may re-arm a VRID; the events are put in
+        order of arrival afterwards (:func:`hafm.shell.inbox.events_from`).
         """
         if self._absorber is None:
             return []
@@ -216,7 +218,9 @@ class VrrpSocket:
         armed = self._absorber.armed.get(payload[1])
         if armed is not None and armed[0] is packet:
             return
-        identity = ebpf.identity_of(self.family, data, packet.ttl)
+        identity = ebpf.identity_of(
+            self.family, data, source=packet.source.packed, destination=packet.destination.packed, hop_limit=packet.ttl
+        )
         if identity is not None:
             self._absorber.arm(payload[1], identity, packet)
 
