@@ -284,7 +284,7 @@ class Daemon:
         eager_until = self._eager.get(key)
         limit = MAX_PACKETS_PER_WAKEUP if eager_until is not None else MAX_PACKETS_PER_READ
         interface, family = key
-        absorbed = sock.absorbed()  # first: these arrived before what the socket holds now
+        absorbed = sock.absorbed()  # first: receive() may re-arm a VRID (events are sorted by arrival)
         packets = list(sock.receive(limit))
         found = events_from(
             packets,
