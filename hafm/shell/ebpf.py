@@ -4,7 +4,7 @@ A steady Backup hears the same advert from its Master every interval (1 000 a se
 instances at 0.1 s) and only needs to know, at each Master_Down check, that it kept coming.
 For a VRID that is *armed* with the advert last read for it, this filter drops an identical
 copy in the kernel and records its arrival (CLOCK_MONOTONIC, the loop's clock) and a count in a
-per-socket array map, one 40-byte slot per VRID, which hafm reads and writes through ``mmap``:
+per-socket array map, one :data:`SLOT` per VRID, which hafm reads and writes through ``mmap``:
 no system call per packet, none per check.  Anything else (another source, priority, VIP list
 or checksum, a TTL or length that differs, a disarmed VRID, a runt) passes to the socket as before.
 
@@ -186,10 +186,9 @@ def _bpf(command: int, attr: ctypes.Array[ctypes.c_char]) -> int:
 class Absorber:
     """One socket's filter and its slots; :meth:`arm` a VRID with the advert read for it."""
 
-    def __init__(self, map_fd: int, slots: mmap.mmap, family: int) -> None:
+    def __init__(self, map_fd: int, slots: mmap.mmap) -> None:
         self._map_fd = map_fd
         self._slots = slots
-        self.family = family
         self.armed: dict[int, tuple[object, int]] = {}  # VRID -> (what it was armed with, count read)
         self._unreported: list[tuple[int, object, int, float]] = []  # of an arming since replaced
 
@@ -237,7 +236,7 @@ class Absorber:
             os.close(map_fd)
             _unavailable(f"eBPF absorber not loaded ({exc.strerror or exc}): every advert is read")
             return None
-        return cls(map_fd, slots, family)
+        return cls(map_fd, slots)
 
     def close(self) -> None:
         self._slots.close()
@@ -245,6 +244,10 @@ class Absorber:
 
     def _count(self, vrid: int) -> int:
         return int(struct.unpack_from("=Q", self._slots, vrid * SLOT.size + _COUNT)[0])
+
+    def _newest(self, vrid: int) -> float:
+        """The newest absorbed copy's arrival, CLOCK_MONOTONIC seconds."""
+        return float(struct.unpack_from("=Q", self._slots, vrid * SLOT.size + _LAST_NS)[0] * 1e-9)
 
     def _set_armed(self, vrid: int, armed: bool) -> None:
         struct.pack_into("=I", self._slots, vrid * SLOT.size + _ARMED, int(armed))
@@ -254,8 +257,7 @@ class Absorber:
         token, seen = self.armed[vrid]
         count = self._count(vrid)
         if count != seen:
-            newest = struct.unpack_from("=Q", self._slots, vrid * SLOT.size + _LAST_NS)[0] * 1e-9
-            self._unreported.append((vrid, token, count - seen, newest))
+            self._unreported.append((vrid, token, count - seen, self._newest(vrid)))
 
     def arm(self, vrid: int, identity: Identity, token: object) -> None:
         """Absorb copies of the advert whose ``identity`` (see :func:`identity_of`) is given; ``token`` comes back."""
@@ -283,8 +285,7 @@ class Absorber:
         for vrid, (token, seen) in self.armed.items():
             count = self._count(vrid)  # before the arrival: the kernel writes the arrival, then counts
             if count != seen:
-                newest = struct.unpack_from("=Q", self._slots, vrid * SLOT.size + _LAST_NS)[0] * 1e-9
-                found.append((vrid, token, count - seen, newest))
+                found.append((vrid, token, count - seen, self._newest(vrid)))
                 self.armed[vrid] = (token, count)
         return found
 
